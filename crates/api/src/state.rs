@@ -1,0 +1,20 @@
+//! Shared state handed to every handler.
+
+use auterity_auth::AuthService;
+use auterity_config::Config;
+use auterity_events::Events;
+use auterity_store::Store;
+use auterity_types::OrgId;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub events: Events,
+    pub auth: Arc<AuthService>,
+    pub providers: Arc<auterity_relay::providers::ProviderService>,
+    pub default_org: OrgId,
+    pub redis: Option<redis::aio::ConnectionManager>,
+    pub nats: Option<async_nats::Client>,
+}

@@ -1,0 +1,98 @@
+//! The `auterity` binary: clap subcommands and wiring only.
+
+mod cli;
+mod users;
+
+use anyhow::Context;
+use clap::Parser;
+
+use cli::{Cli, Command, ConfigCommand};
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("failed to start the runtime")?;
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Version => {
+            out(&format!("auterity {}", env!("CARGO_PKG_VERSION")));
+            Ok(())
+        }
+        Command::Config { command: ConfigCommand::Show } => {
+            let config = cli.load_config()?;
+            out(&toml::to_string_pretty(&config).context("failed to render the configuration")?);
+            Ok(())
+        }
+        Command::Migrate => {
+            let config = cli.load_config()?;
+            let _guard = auterity_telemetry::init_logging(&config.telemetry)?;
+            tokio::fs::create_dir_all(&config.storage.data_dir).await?;
+            let store = auterity_store::Store::connect(&auterity_store::StoreOptions {
+                database_url: config.storage.effective_database_url(),
+                max_connections: 2,
+                pg_schema: config.storage.database_schema.clone(),
+            })
+            .await?;
+            store.migrate().await?;
+            out(&format!("migrations applied ({})", store.backend()));
+            store.close().await;
+            Ok(())
+        }
+        Command::Serve => serve(cli.load_config()?).await,
+        Command::User { command } => users::run(cli.load_config()?, command).await,
+    }
+}
+
+async fn serve(config: auterity_config::Config) -> anyhow::Result<()> {
+    let _telemetry = auterity_telemetry::init_logging(&config.telemetry)?;
+    auterity_telemetry::metrics_handle();
+    let listen = config.server.listen.clone();
+    let grace = std::time::Duration::from_secs(config.server.shutdown_grace_secs);
+    let platform = auterity_api::Platform::start(config).await.context("failed to start")?;
+    if let Some(password) = &platform.bootstrap.generated_password {
+        // Printed once, on first start only; it is not stored anywhere in clear.
+        out(&format!(
+            "\nFirst start: created administrator {} with password\n\n    {password}\n\nSign in and change it (POST /api/auth/password). It will not be shown again.\n",
+            platform.bootstrap.admin_email.as_deref().unwrap_or_default()
+        ));
+    }
+    let listener =
+        tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("failed to listen on {listen}"))?;
+    tracing::info!(address = %listener.local_addr()?, backend = %platform.state.store.backend(), "auterity listening");
+    auterity_api::serve(platform.router(), listener, grace, shutdown_signal()).await?;
+    tracing::info!("draining background tasks");
+    platform.stop().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+/// The CLI's own output goes to stdout; logs go to stderr.
+#[expect(clippy::print_stdout, reason = "the CLI prints its results")]
+fn out(text: &str) {
+    println!("{text}");
+}

@@ -1,0 +1,10 @@
+//! Layered configuration: built-in defaults → `auterity.toml` → `AUTERITY_*` environment → flags,
+//! lowest precedence first, validated once at start-up. No other crate reads the environment.
+
+mod load;
+mod model;
+mod secret;
+
+pub use load::{ConfigError, FlagOverrides, load, load_from};
+pub use model::{AuthConfig, Config, Role, ServerConfig, StorageConfig, TelemetryConfig, ThrottleConfig};
+pub use secret::Secret;

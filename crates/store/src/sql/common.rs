@@ -1,0 +1,90 @@
+// Shared by every repository of one dialect: the handle, write transactions, and the writing of
+// `Effects` (outbox events and audit entries) inside the transaction of the change they announce.
+// Included by `sql/mod.rs` into `sqlite` and `postgres`.
+
+/// Every repository trait of this dialect, over one pool.
+pub(crate) struct SqlRepos {
+    pool: sqlx::Pool<Db>,
+}
+
+type Tx = sqlx::Transaction<'static, Db>;
+
+impl SqlRepos {
+    pub(crate) fn new(pool: sqlx::Pool<Db>) -> Self {
+        Self { pool }
+    }
+
+    /// Starts a transaction that will write.
+    ///
+    /// On SQLite it is `BEGIN IMMEDIATE`: the write lock is taken up front, so a transaction that
+    /// reads before it writes waits on `busy_timeout` instead of failing with `SQLITE_BUSY` when
+    /// another writer got in between.
+    async fn begin_write(&self) -> Result<Tx, StoreError> {
+        let tx = match DIALECT {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => self.pool.begin().await?,
+        };
+        Ok(tx)
+    }
+}
+
+/// Writes what a mutation announces, in the caller's transaction.
+async fn write_effects(tx: &mut Tx, effects: &Effects) -> Result<(), StoreError> {
+    for event in &effects.events {
+        insert_event(tx, event).await?;
+    }
+    for entry in &effects.audit {
+        insert_audit(tx, entry).await?;
+    }
+    Ok(())
+}
+
+async fn insert_event(tx: &mut Tx, event: &SystemEvent) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO outbox (event_id, event_type, source_service, correlation_id, causation_id, org_id, \
+         cloudevent, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(event.event_id)
+    .bind(&event.event_type)
+    .bind(&event.source_service)
+    .bind(event.correlation_id)
+    .bind(event.causation_id)
+    .bind(event.org_id.map(|id| id.0))
+    .bind(Json(event.to_cloudevent()))
+    .bind(at(event.timestamp))
+    .execute(&mut **tx)
+    .await
+    .map_err(map_write_error)?;
+    Ok(())
+}
+
+async fn insert_audit(tx: &mut Tx, entry: &AuditEntry) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO audit_log (id, org_id, actor_id, action, target, ip, details, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(entry.id)
+    .bind(entry.org_id.map(|id| id.0))
+    .bind(entry.actor_id.map(|id| id.0))
+    .bind(&entry.action)
+    .bind(&entry.target)
+    .bind(&entry.ip)
+    .bind(Json(&entry.details))
+    .bind(at(entry.created_at))
+    .execute(&mut **tx)
+    .await
+    .map_err(map_write_error)?;
+    Ok(())
+}
+
+/// Appends `AND <column> > after` (or `<` when `descending`) and the order and limit of a keyset
+/// page to a query whose `WHERE` clause is already open. `column` is an identifier from our own
+/// code (never a value), hence `'static`.
+fn push_keyset(query: &mut QueryBuilder<'_, Db>, column: &'static str, page: PageRequest, descending: bool) {
+    if let Some(after) = page.after {
+        query.push(format_args!(" AND {column} {} ", if descending { "<" } else { ">" }));
+        query.push_bind(after);
+    }
+    query.push(format_args!(" ORDER BY {column} {} LIMIT ", if descending { "DESC" } else { "ASC" }));
+    query.push_bind(page_limit(page));
+}

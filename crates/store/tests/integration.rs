@@ -1,0 +1,151 @@
+//! The store's integration tests: the conformance suite on SQLite and on PostgreSQL, and SQLite
+//! durability across a reconnect.
+//!
+//! PostgreSQL is the server named by `AUTERITY_TEST_DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`); every test gets a schema of its own. These tests
+//! fail, never skip, when the server is not there.
+
+use std::cell::RefCell;
+
+use auterity_store::{Store, StoreOptions};
+use tempfile::TempDir;
+
+thread_local! {
+    /// Temporary directories of the SQLite stores made on this thread. Each test runs on a thread
+    /// of its own, so they are deleted when the test ends.
+    static SQLITE_DIRS: RefCell<Vec<TempDir>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A migrated store on a new SQLite file in a temporary directory.
+#[expect(clippy::unwrap_used, reason = "a fixture that cannot be set up fails the test")]
+async fn fresh_sqlite() -> Store {
+    let dir = tempfile::Builder::new().prefix("auterity-store-").tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("auterity.db").display());
+    SQLITE_DIRS.with(|dirs| dirs.borrow_mut().push(dir));
+    let store = Store::connect(&StoreOptions { database_url: url, max_connections: 4, pg_schema: None }).await.unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
+fn postgres_url() -> String {
+    std::env::var("AUTERITY_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A migrated store on PostgreSQL, in a new schema `t_<uuid v7>`.
+#[expect(clippy::unwrap_used, reason = "a fixture that cannot be set up fails the test")]
+async fn fresh_postgres() -> Store {
+    let url = postgres_url();
+    drop_stale_schemas(&url).await;
+    let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
+    let options = StoreOptions { database_url: url, max_connections: 4, pg_schema: Some(schema) };
+    let store = Store::connect(&options).await.unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
+/// Best effort: drops test schemas whose UUIDv7 says they are over an hour old, so the test
+/// database does not grow without bound. Errors (another test dropping the same schema) are
+/// ignored.
+async fn drop_stale_schemas(url: &str) {
+    use sqlx::{Connection, Executor};
+    let Ok(mut conn) = sqlx::PgConnection::connect(url).await else { return };
+    let names: Vec<String> = sqlx::query_scalar("SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 't\\_%'")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap_or_default();
+    let cutoff = chrono::Utc::now().timestamp() - 3600;
+    for name in names {
+        let Ok(id) = uuid::Uuid::parse_str(&name[2..]) else { continue };
+        let Some((seconds, _)) = id.get_timestamp().map(|ts| ts.to_unix()) else { continue };
+        if i64::try_from(seconds).is_ok_and(|created| created < cutoff) {
+            // `name` matched `t_` + a UUID, so it is a plain identifier.
+            let _ = conn.execute(format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE").as_str()).await;
+        }
+    }
+    let _ = conn.close().await;
+}
+
+mod sqlite {
+    use super::fresh_sqlite;
+
+    auterity_store::store_conformance_suite!(fresh_sqlite());
+}
+
+mod postgres {
+    use super::fresh_postgres;
+
+    auterity_store::store_conformance_suite!(fresh_postgres());
+}
+
+mod backends {
+    use super::*;
+    use auterity_store::Backend;
+    use auterity_store::conformance::prelude::{Effects, OrgScope, org, user};
+
+    #[tokio::test]
+    async fn each_backend_reports_itself_and_answers_ping() {
+        let sqlite = fresh_sqlite().await;
+        assert_eq!(sqlite.backend(), Backend::Sqlite);
+        assert!(sqlite.sqlite_pool().is_some() && sqlite.pg_pool().is_none());
+        sqlite.ping().await.unwrap();
+        let postgres = fresh_postgres().await;
+        assert_eq!(postgres.backend(), Backend::Postgres);
+        assert!(postgres.pg_pool().is_some() && postgres.sqlite_pool().is_none());
+        postgres.ping().await.unwrap();
+        // Migrating again is a no-op.
+        sqlite.migrate().await.unwrap();
+        postgres.migrate().await.unwrap();
+        postgres.close().await;
+        assert!(postgres.ping().await.is_err(), "a closed store refuses work");
+    }
+
+    #[tokio::test]
+    async fn sqlite_connections_are_durable_and_enforce_foreign_keys() {
+        let store = fresh_sqlite().await;
+        let pool = store.sqlite_pool().unwrap();
+        // Several times: every pooled connection must carry the settings, not just the first.
+        for _ in 0..3 {
+            let mut conn = pool.acquire().await.unwrap();
+            let journal: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut *conn).await.unwrap();
+            assert_eq!(journal, "wal");
+            let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut *conn).await.unwrap();
+            assert_eq!(synchronous, 2, "FULL");
+            let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(&mut *conn).await.unwrap();
+            assert_eq!(foreign_keys, 1);
+            let busy_timeout: i64 = sqlx::query_scalar("PRAGMA busy_timeout").fetch_one(&mut *conn).await.unwrap();
+            assert_eq!(busy_timeout, 5000);
+        }
+    }
+
+    #[tokio::test]
+    async fn sqlite_keeps_a_committed_user_across_reconnect() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("durable.db").display());
+        let options = StoreOptions { database_url: url, max_connections: 2, pg_schema: None };
+        let org = org("durable");
+        let ann = user(org.id, "ann");
+        {
+            let store = Store::connect(&options).await.unwrap();
+            store.migrate().await.unwrap();
+            store.orgs.create_org(&org, &Effects::none()).await.unwrap();
+            store.users.create_user(OrgScope(org.id), &ann, &[], &Effects::none()).await.unwrap();
+            // Dropped without `close`: a commit must not depend on a clean shutdown.
+            drop(store);
+        }
+        let reopened = Store::connect(&options).await.unwrap();
+        reopened.migrate().await.unwrap();
+        assert_eq!(reopened.users.get_user(OrgScope(org.id), ann.id).await.unwrap(), Some(ann));
+        assert_eq!(reopened.orgs.get_org_by_slug("durable").await.unwrap(), Some(org));
+    }
+
+    #[tokio::test]
+    async fn bad_pg_schema_names_are_refused() {
+        let options = StoreOptions {
+            database_url: postgres_url(),
+            max_connections: 1,
+            pg_schema: Some("x\"; DROP TABLE users; --".to_owned()),
+        };
+        let err = Store::connect(&options).await.unwrap_err();
+        assert!(matches!(err, auterity_store::StoreError::InvalidUrl(_)), "{err:?}");
+    }
+}

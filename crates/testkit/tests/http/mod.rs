@@ -1,0 +1,24 @@
+//! Scenarios, one module per area.
+
+pub mod admin;
+pub mod api_keys;
+pub mod bad_input;
+pub mod events;
+pub mod matrix;
+pub mod mfa;
+pub mod probes;
+pub mod replicas;
+pub mod restart;
+pub mod sessions;
+pub mod tenancy;
+pub mod throttle;
+
+use serde_json::Value;
+
+/// Asserts a problem+json error with the given status.
+pub fn assert_problem(status: u16, body: &Value, expected: u16) {
+    assert_eq!(status, expected, "unexpected status, body: {body}");
+    assert_eq!(body["status"], expected, "problem body lacks status: {body}");
+    assert!(body["type"].as_str().is_some_and(|t| t.starts_with("https://")), "problem type missing: {body}");
+    assert!(body["detail"].is_string(), "problem detail missing: {body}");
+}

@@ -1,0 +1,52 @@
+//! End-to-end tests of the running server over HTTP, each run against SQLite and PostgreSQL.
+
+#![expect(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test scenarios fail loudly")]
+
+mod http;
+
+/// Instantiates each listed scenario once per backend.
+macro_rules! on_both_backends {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { crate::http::$module::$name(auterity_testkit::Backend::Sqlite).await; })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { crate::http::$module::$name(auterity_testkit::Backend::Postgres).await; })*
+        }
+    };
+}
+
+on_both_backends!(
+    probes::health_ready_and_metrics,
+    probes::openapi_document_declares_every_route,
+    sessions::login_refresh_reuse_logout,
+    sessions::password_change_ends_sessions,
+    sessions::disabled_user_cannot_sign_in_or_use_tokens,
+    bad_input::bad_credentials_and_tokens_are_4xx_problems,
+    bad_input::bad_bodies_are_4xx_problems_and_change_nothing,
+    api_keys::api_key_is_scoped_shown_once_and_revocable,
+    matrix::every_route_enforces_its_declared_access,
+    tenancy::nothing_leaks_across_organizations,
+    mfa::totp_enrolment_login_and_recovery_codes,
+    mfa::mfa_can_be_mandatory_per_role,
+    throttle::repeated_failures_are_throttled_temporarily,
+    admin::users_access_grants_and_audit_log,
+    admin::self_signup_is_off_by_default_and_policy_is_enforced,
+    events::auth_changes_are_published_through_the_outbox,
+    restart::data_survives_a_restart,
+);
+
+mod shared_state {
+    //! Two replicas sharing PostgreSQL and Redis agree on revocation.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn revocation_is_shared_across_replicas_through_redis() {
+        crate::http::replicas::revocation_is_shared_across_replicas_through_redis().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn forwarded_for_is_trusted_only_from_configured_proxies() {
+        crate::http::admin::forwarded_for_is_trusted_only_from_configured_proxies().await;
+    }
+}
