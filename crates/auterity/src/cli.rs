@@ -76,9 +76,9 @@ pub enum UserCommand {
         /// The password (or set AUTERITY_USER_PASSWORD).
         #[arg(long, env = "AUTERITY_USER_PASSWORD", hide_env_values = true)]
         password: String,
-        /// Roles: admin, member, superadmin.
-        #[arg(long = "role")]
-        roles: Vec<String>,
+        /// Roles: admin, member, superadmin (repeatable).
+        #[arg(long = "role", id = "user_role")]
+        user_roles: Vec<String>,
         /// Grants like autmatrix:write (repeatable).
         #[arg(long = "grant")]
         grants: Vec<String>,

@@ -28,7 +28,7 @@ async fn execute(
     ctx: &ClientContext,
 ) -> anyhow::Result<()> {
     match command {
-        UserCommand::Create { email, username, password, roles, grants, org } => {
+        UserCommand::Create { email, username, password, user_roles, grants, org } => {
             let org_id = resolve_org(auth, org.as_deref(), default_org).await?;
             let systems = grants.iter().map(|g| parse_grant(g)).collect::<anyhow::Result<Vec<_>>>()?;
             let request = CreateUserRequest {
@@ -36,7 +36,7 @@ async fn execute(
                 username: username.clone(),
                 password: password.clone(),
                 systems,
-                roles: roles.clone(),
+                roles: user_roles.clone(),
                 org_id: Some(org_id.0),
             };
             let user = auth.admin_create_user(&Principal::system(org_id), request, ctx).await.map_err(describe)?;

@@ -36,9 +36,10 @@ impl AuthService {
 
         let user_opt = self.store.users.find_user_by_login(&login).await?;
         let password_ok = match &user_opt {
-            Some(user) => password::verify_password(&request.password, &user.password_hash),
+            Some(user) => verify_off_thread(request.password.clone(), user.password_hash.clone()).await,
             None => {
-                password::dummy_verify(&self.settings.password_params);
+                let params = self.settings.password_params;
+                let _ = tokio::task::spawn_blocking(move || password::dummy_verify(&params)).await;
                 false
             }
         };
@@ -272,12 +273,12 @@ impl AuthService {
     ) -> Result<(), AuthError> {
         let scope = OrgScope(caller.org_id);
         let mut user = self.store.users.get_user(scope, caller.user_id).await?.ok_or(AuthError::NotFound("user"))?;
-        if !password::verify_password(&request.current_password, &user.password_hash) {
+        if !verify_off_thread(request.current_password.clone(), user.password_hash.clone()).await {
             return Err(AuthError::field("/current_password", "current password is wrong"));
         }
         self.check_password_policy(&request.new_password, &user.username, &user.email, "/new_password")?;
         let now = Utc::now();
-        user.password_hash = self.hash(&request.new_password)?;
+        user.password_hash = self.hash(&request.new_password).await?;
         user.updated_at = now;
         user.tokens_valid_after = Some(now);
         let effects = Effects::none().audit(self.audit(
@@ -307,8 +308,19 @@ impl AuthService {
         })
     }
 
-    pub(crate) fn hash(&self, password: &str) -> Result<String, AuthError> {
-        password::hash_password(password, &self.settings.password_params)
+    /// argon2id takes tens of milliseconds of CPU: it runs on the blocking pool, never on a
+    /// runtime worker, so other requests keep flowing.
+    pub(crate) async fn hash(&self, password: &str) -> Result<String, AuthError> {
+        let params = self.settings.password_params;
+        let password = password.to_owned();
+        tokio::task::spawn_blocking(move || password::hash_password(&password, &params))
+            .await
+            .map_err(|e| AuthError::Internal(format!("password hashing task failed: {e}")))?
             .map_err(|e| AuthError::Internal(format!("failed to hash password: {e}")))
     }
+}
+
+/// Verifies a password on the blocking pool (see `AuthService::hash`).
+async fn verify_off_thread(password: String, hash: String) -> bool {
+    tokio::task::spawn_blocking(move || password::verify_password(&password, &hash)).await.unwrap_or(false)
 }

@@ -171,7 +171,7 @@ impl AuthService {
             org_id: account.org_id,
             email,
             username,
-            password_hash: self.hash(&account.password)?,
+            password_hash: self.hash(&account.password).await?,
             is_active: true,
             roles: account.roles,
             mfa_secret: None,

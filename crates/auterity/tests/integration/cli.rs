@@ -1,0 +1,85 @@
+//! The command line: version, config show, migrate and user administration.
+
+use serde_json::Value;
+
+use crate::process::{ADMIN_PASSWORD, Db, Instance, MASTER_KEY};
+
+fn stdout(output: &std::process::Output) -> String {
+    assert!(output.status.success(), "failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn version_config_show_and_migrate() {
+    let dir = tempfile::tempdir().unwrap();
+    let instance = Instance::new(dir.path(), Db::Sqlite);
+    assert!(stdout(&instance.run(&["version"])).starts_with("auterity "));
+
+    let shown = stdout(&instance.run(&["config", "show", "--listen", "127.0.0.1:9999"]));
+    assert!(shown.contains("listen = \"127.0.0.1:9999\""), "flags win: {shown}");
+    assert!(shown.contains("[redacted]"), "{shown}");
+    assert!(!shown.contains(ADMIN_PASSWORD) && !shown.contains(MASTER_KEY), "secrets leak: {shown}");
+
+    let invalid = instance.run(&["config", "show", "--listen", "not-an-address"]);
+    assert!(!invalid.status.success());
+    assert!(String::from_utf8_lossy(&invalid.stderr).contains("server.listen"));
+
+    assert!(stdout(&instance.run(&["migrate"])).contains("migrations applied (sqlite)"));
+    assert!(dir.path().join("auterity.db").exists());
+    // Idempotent.
+    assert!(stdout(&instance.run(&["migrate"])).contains("migrations applied"));
+}
+
+fn user_administration(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let instance = Instance::new(dir.path(), db);
+    let created = stdout(&instance.run(&[
+        "user",
+        "create",
+        "--email",
+        "cli@example.test",
+        "--username",
+        "cliuser",
+        "--password",
+        "Tr1cky-Lantern-Orbit",
+        "--role",
+        "admin",
+        "--grant",
+        "relaycore:write",
+    ]));
+    let user: Value = serde_json::from_str(&created).unwrap();
+    assert_eq!(user["email"], "cli@example.test");
+    assert_eq!(user["systems"][0]["level"], "write");
+
+    let weak =
+        instance.run(&["user", "create", "--email", "w@example.test", "--username", "weak", "--password", "password"]);
+    assert!(!weak.status.success());
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("/password"), "{}", String::from_utf8_lossy(&weak.stderr));
+
+    let granted: Value =
+        serde_json::from_str(&stdout(&instance.run(&["user", "grant", "cliuser", "autmatrix:read"]))).unwrap();
+    assert_eq!(granted["systems"].as_array().unwrap().len(), 2);
+    let revoked: Value =
+        serde_json::from_str(&stdout(&instance.run(&["user", "revoke", "cli@example.test", "relaycore"]))).unwrap();
+    assert_eq!(revoked["systems"].as_array().unwrap().len(), 1);
+    let listed = stdout(&instance.run(&["user", "list"]));
+    assert!(listed.contains("cliuser") && listed.contains("autmatrix:read") && listed.contains("admin"), "{listed}");
+    let disabled: Value = serde_json::from_str(&stdout(&instance.run(&["user", "disable", "cliuser"]))).unwrap();
+    assert_eq!(disabled["is_active"], false);
+    assert!(stdout(&instance.run(&["user", "list"])).contains("disabled"));
+
+    let missing = instance.run(&["user", "grant", "nobody", "autmatrix:read"]);
+    assert!(!missing.status.success());
+    let bad = instance.run(&["user", "grant", "cliuser", "autmatrix:root"]);
+    assert!(!bad.status.success());
+}
+
+#[test]
+fn user_administration_on_sqlite() {
+    user_administration(Db::Sqlite);
+}
+
+#[test]
+fn user_administration_on_postgres() {
+    user_administration(Db::Postgres);
+}
