@@ -8,9 +8,11 @@ use auterity_auth::password::{PasswordParams, PasswordPolicy};
 use auterity_auth::revocation::{MemoryRevocation, RedisRevocation, RevocationCache};
 use auterity_auth::throttle::{LoginThrottle, MemoryThrottle, RedisThrottle, ThrottlePolicy};
 use auterity_auth::{AuthService, AuthSettings, Throttles};
-use auterity_config::Config;
+use auterity_config::{Config, Role};
 use auterity_events::{Events, InProcessBus};
 use auterity_store::{Store, StoreOptions};
+use auterity_workflows::engine::EngineConfig;
+use auterity_workflows::engine::service::WorkflowService;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -136,8 +138,13 @@ impl Platform {
         .await?;
 
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let tasks = vec![events.start_relay(shutdown_rx)];
-        let state = AppState { config, store, events, auth, providers, default_org: org.id, redis, nats };
+        let mut tasks = vec![events.start_relay(shutdown_rx.clone())];
+        let engine = auterity_workflows::engine::Engine::new(store.clone(), events.clone(), EngineConfig::default());
+        if config.roles.contains(&Role::Worker) {
+            tasks.push(tokio::spawn(engine.clone().run(shutdown_rx)));
+        }
+        let workflows = Arc::new(WorkflowService::new(store.clone(), engine));
+        let state = AppState { config, store, events, auth, providers, workflows, default_org: org.id, redis, nats };
         Ok(Self { state, bootstrap: bootstrapped, shutdown, tasks })
     }
 

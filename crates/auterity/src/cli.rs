@@ -50,6 +50,11 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Run workflows.
+    Workflow {
+        #[command(subcommand)]
+        command: WorkflowCommand,
+    },
     /// Inspect configuration.
     Config {
         #[command(subcommand)]
@@ -57,6 +62,24 @@ pub enum Command {
     },
     /// Print the version.
     Version,
+}
+
+#[derive(Subcommand)]
+pub enum WorkflowCommand {
+    /// Run a workflow and wait for it: `auterity workflow run lead.json --input score=80`.
+    /// FILE is a definition (stored, or stored as a new version when it changed); NAME a stored workflow.
+    Run {
+        target: String,
+        /// `name=value`; the value is read as JSON when it parses, else as a string (repeatable).
+        #[arg(long = "input")]
+        inputs: Vec<String>,
+        /// Organization slug (default: the default organization).
+        #[arg(long)]
+        org: Option<String>,
+        /// Give up waiting after this many seconds (the run continues in the database).
+        #[arg(long, default_value_t = 300)]
+        timeout_secs: u64,
+    },
 }
 
 #[derive(Subcommand)]

@@ -2,6 +2,7 @@
 
 mod cli;
 mod users;
+mod workflows;
 
 use anyhow::Context;
 use clap::Parser;
@@ -43,6 +44,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve => serve(cli.load_config()?).await,
         Command::User { command } => users::run(cli.load_config()?, command).await,
+        Command::Workflow { command } => workflows::run(cli.load_config()?, command).await,
     }
 }
 
@@ -93,6 +95,6 @@ async fn shutdown_signal() {
 
 /// The CLI's own output goes to stdout; logs go to stderr.
 #[expect(clippy::print_stdout, reason = "the CLI prints its results")]
-fn out(text: &str) {
+pub(crate) fn out(text: &str) {
     println!("{text}");
 }

@@ -36,9 +36,10 @@ impl AuthService {
 
         let user_opt = self.store.users.find_user_by_login(&login).await?;
         let password_ok = match &user_opt {
-            Some(user) => verify_off_thread(request.password.clone(), user.password_hash.clone()).await,
+            Some(user) => self.verify_password_bounded(request.password.clone(), user.password_hash.clone()).await,
             None => {
                 let params = self.settings.password_params;
+                let _permit = self.hash_permits.acquire().await;
                 let _ = tokio::task::spawn_blocking(move || password::dummy_verify(&params)).await;
                 false
             }
@@ -273,7 +274,7 @@ impl AuthService {
     ) -> Result<(), AuthError> {
         let scope = OrgScope(caller.org_id);
         let mut user = self.store.users.get_user(scope, caller.user_id).await?.ok_or(AuthError::NotFound("user"))?;
-        if !verify_off_thread(request.current_password.clone(), user.password_hash.clone()).await {
+        if !self.verify_password_bounded(request.current_password.clone(), user.password_hash.clone()).await {
             return Err(AuthError::field("/current_password", "current password is wrong"));
         }
         self.check_password_policy(&request.new_password, &user.username, &user.email, "/new_password")?;
@@ -313,6 +314,7 @@ impl AuthService {
     pub(crate) async fn hash(&self, password: &str) -> Result<String, AuthError> {
         let params = self.settings.password_params;
         let password = password.to_owned();
+        let _permit = self.hash_permits.acquire().await;
         tokio::task::spawn_blocking(move || password::hash_password(&password, &params))
             .await
             .map_err(|e| AuthError::Internal(format!("password hashing task failed: {e}")))?
@@ -320,7 +322,10 @@ impl AuthService {
     }
 }
 
-/// Verifies a password on the blocking pool (see `AuthService::hash`).
-async fn verify_off_thread(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || password::verify_password(&password, &hash)).await.unwrap_or(false)
+impl AuthService {
+    /// Verifies a password on the blocking pool, at most one per core at a time (see `hash`).
+    async fn verify_password_bounded(&self, password: String, hash: String) -> bool {
+        let _permit = self.hash_permits.acquire().await;
+        tokio::task::spawn_blocking(move || password::verify_password(&password, &hash)).await.unwrap_or(false)
+    }
 }

@@ -53,6 +53,9 @@ pub struct AuthService {
     pub(crate) revocation: Arc<dyn RevocationCache>,
     pub(crate) throttles: Throttles,
     pub(crate) master_key: MasterKey,
+    /// Bounds concurrent argon2id computations to the cores: each holds ~19 MiB and a core for
+    /// tens of milliseconds, so unbounded logins would only add memory and queueing.
+    pub(crate) hash_permits: std::sync::Arc<tokio::sync::Semaphore>,
     /// Last accepted TOTP step per user, so a code cannot be replayed within its window.
     pub(crate) totp_steps: std::sync::Mutex<std::collections::HashMap<String, u64>>,
 }
@@ -67,7 +70,19 @@ impl AuthService {
         master_key: MasterKey,
     ) -> Self {
         let signer = TokenSigner::new(&master_key.derive_subkey("auterity-jwt-hs256-v1"));
-        Self { store, events, settings, signer, revocation, throttles, master_key, totp_steps: Default::default() }
+        Self {
+            store,
+            events,
+            settings,
+            signer,
+            revocation,
+            throttles,
+            master_key,
+            totp_steps: Default::default(),
+            hash_permits: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            )),
+        }
     }
 
     pub fn settings(&self) -> &AuthSettings {

@@ -10,14 +10,17 @@
 //! The argument is an expression evaluated once per test that yields a future of a fresh, migrated
 //! `Store` (each test needs its own database or schema: the tests count rows). The expansion
 //! defines one submodule per area (`orgs`, `users`, `tokens`, `api_keys`, `audit`, `outbox`,
-//! `tenancy`) with one `#[tokio::test]` per behaviour, so the calling crate needs `tokio` with the
-//! `macros` and `rt` features.
+//! `tenancy`, `workflows`) with one `#[tokio::test]` per behaviour, so the calling crate needs
+//! `tokio` with the `macros`, `rt` and `rt-multi-thread` features (the concurrency tests run their
+//! tasks on several threads).
 
 mod api_keys_audit_outbox;
 mod orgs;
 mod tenancy;
 mod tokens;
 mod users;
+mod workflow_builders;
+mod workflows;
 
 /// Generates the whole conformance suite in the calling module; see the module docs.
 #[macro_export]
@@ -32,6 +35,7 @@ macro_rules! store_conformance_suite {
         $crate::__store_conformance_tokens!();
         $crate::__store_conformance_api_keys_audit_outbox!();
         $crate::__store_conformance_tenancy!();
+        $crate::__store_conformance_workflows!();
     };
 }
 
@@ -40,8 +44,13 @@ pub mod prelude {
     pub use auterity_types::records::{
         AccessGrant, ApiKey, AuditEntry, Effects, Organization, OutboxRecord, PageRequest, RefreshToken, Team, User,
     };
+    pub use auterity_types::workflow_records::{
+        AttemptRecord, LeaseGuard, RunChange, RunFilter, RunRecord, StepChange, StepRecord, Transition, WorkflowRecord,
+        WorkflowVersion, run_status, step_status,
+    };
     pub use auterity_types::{ApiKeyId, Level, OrgId, System, SystemEvent, TeamId, UserId};
     pub use chrono::{DateTime, Duration, Utc};
+    pub use serde_json::json;
     pub use uuid::Uuid;
 
     pub use super::builders::*;
@@ -55,6 +64,8 @@ pub mod builders {
     use auterity_types::{ApiKeyId, Level, OrgId, System, SystemEvent, TeamId, UserId, access::roles};
     use chrono::{DateTime, Duration, SubsecRound, Utc};
     use uuid::Uuid;
+
+    pub use super::workflow_builders::*;
 
     /// Now, to the microsecond.
     pub fn now() -> DateTime<Utc> {

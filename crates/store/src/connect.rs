@@ -14,6 +14,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Executor, PgPool, SqlitePool};
 
 use crate::repos::{ApiKeyRepo, AuditRepo, OrgRepo, OutboxRepo, ProviderRepo, TokenRepo, UserRepo};
+use crate::workflow_repos::WorkflowRepo;
 use crate::{StoreError, migrations, sql};
 
 /// How long a caller waits for a pooled connection before `Unavailable`.
@@ -86,6 +87,7 @@ pub struct Store {
     pub audit: Arc<dyn AuditRepo>,
     pub outbox: Arc<dyn OutboxRepo>,
     pub providers: Arc<dyn ProviderRepo>,
+    pub workflows: Arc<dyn WorkflowRepo>,
     pool: Pool,
 }
 
@@ -178,7 +180,8 @@ async fn connect_sqlite(url: &str, max_connections: u32) -> Result<Store, StoreE
         api_keys: repos.clone(),
         audit: repos.clone(),
         outbox: repos.clone(),
-        providers: repos,
+        providers: repos.clone(),
+        workflows: repos,
         pool: Pool::Sqlite(pool),
     })
 }
@@ -207,7 +210,8 @@ async fn connect_postgres(url: &str, max_connections: u32, schema: Option<&str>)
         api_keys: repos.clone(),
         audit: repos.clone(),
         outbox: repos.clone(),
-        providers: repos,
+        providers: repos.clone(),
+        workflows: repos,
         pool: Pool::Postgres(pool),
     })
 }

@@ -14,7 +14,9 @@ mod error;
 mod migrations;
 pub mod repos;
 mod sql;
+pub mod workflow_repos;
 
 pub use connect::{Backend, Store, StoreOptions};
 pub use error::StoreError;
 pub use repos::{ApiKeyRepo, AuditRepo, OrgRepo, OrgScope, OutboxRepo, ProviderRepo, TokenRepo, UserRepo};
+pub use workflow_repos::WorkflowRepo;

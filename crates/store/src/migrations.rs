@@ -14,9 +14,15 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 /// `(version, description, sql)` of one embedded migration.
 type Embedded = (i64, &'static str, &'static str);
 
-const SQLITE: &[Embedded] = &[(1, "init", include_str!("../migrations/sqlite/0001_init.sql"))];
+const SQLITE: &[Embedded] = &[
+    (1, "init", include_str!("../migrations/sqlite/0001_init.sql")),
+    (2, "workflows", include_str!("../migrations/sqlite/0002_workflows.sql")),
+];
 
-const POSTGRES: &[Embedded] = &[(1, "init", include_str!("../migrations/postgres/0001_init.sql"))];
+const POSTGRES: &[Embedded] = &[
+    (1, "init", include_str!("../migrations/postgres/0001_init.sql")),
+    (2, "workflows", include_str!("../migrations/postgres/0002_workflows.sql")),
+];
 
 /// A [`MigrationSource`] over migrations embedded at compile time.
 #[derive(Debug, Clone, Copy)]

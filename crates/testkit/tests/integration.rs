@@ -36,6 +36,10 @@ on_both_backends!(
     admin::self_signup_is_off_by_default_and_policy_is_enforced,
     events::auth_changes_are_published_through_the_outbox,
     restart::data_survives_a_restart,
+    workflows::definitions_are_validated_versioned_and_published,
+    workflows::http_condition_and_retries_run_durably,
+    workflows::failures_timeouts_and_cancellation,
+    workflows::parallel_foreach_and_delay,
 );
 
 mod shared_state {

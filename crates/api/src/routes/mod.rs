@@ -5,6 +5,7 @@ pub mod ai;
 pub mod auth;
 pub mod docs;
 pub mod health;
+pub mod workflows;
 
 use std::sync::OnceLock;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -62,6 +63,19 @@ pub fn route_table() -> RouteTable<AppState> {
     guarded!(t, ai::list_providers_handler);
     guarded!(t, ai::create_provider_handler);
     guarded!(t, ai::delete_provider_handler);
+
+    guarded!(t, workflows::schema_handler);
+    guarded!(t, workflows::validate_handler);
+    guarded!(t, workflows::create_workflow_handler);
+    guarded!(t, workflows::list_workflows_handler);
+    guarded!(t, workflows::list_runs_handler);
+    guarded!(t, workflows::get_run_handler);
+    guarded!(t, workflows::cancel_run_handler);
+    guarded!(t, workflows::get_workflow_handler);
+    guarded!(t, workflows::update_workflow_handler);
+    guarded!(t, workflows::delete_workflow_handler);
+    guarded!(t, workflows::versions_handler);
+    guarded!(t, workflows::start_run_handler);
     t
 }
 

@@ -83,3 +83,29 @@ fn user_administration_on_sqlite() {
 fn user_administration_on_postgres() {
     user_administration(Db::Postgres);
 }
+
+#[test]
+fn workflow_run_from_a_file_waits_and_prints_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let instance = Instance::new(dir.path(), Db::Sqlite);
+    let file = dir.path().join("greet.json");
+    std::fs::write(
+        &file,
+        r#"{"name": "greet", "inputs": {"who": {"type": "string"}, "times": {"type": "integer"}},
+            "steps": [{"id": "hello", "kind": "transform", "output": "${inputs.who} x${string(inputs.times)}"}],
+            "output": "${steps.hello.output}"}"#,
+    )
+    .unwrap();
+    let output = instance.run(&["workflow", "run", file.to_str().unwrap(), "--input", "who=Ada", "--input", "times=3"]);
+    let run: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(run["status"], "completed");
+    assert_eq!(run["output"], "Ada x3");
+    // By name, once stored.
+    let again: Value = serde_json::from_str(&stdout(
+        &instance.run(&["workflow", "run", "greet", "--input", "who=Bo", "--input", "times=1"]),
+    ))
+    .unwrap();
+    assert_eq!(again["output"], "Bo x1");
+    let missing = instance.run(&["workflow", "run", "nope"]);
+    assert!(!missing.status.success());
+}

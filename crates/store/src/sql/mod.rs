@@ -1,12 +1,12 @@
 //! The SQL implementation of every repository trait, written once and compiled per dialect.
 //!
-//! The files `common.rs`, `orgs.rs`, `users.rs`, `tokens.rs`, `api_keys.rs`, `audit.rs` and
-//! `outbox.rs` are not modules: they are `include!`d into both [`sqlite`] and [`postgres`], where
-//! `Db` names the sqlx database. The SQL uses `$n` placeholders (SQLite accepts them, and a
-//! repeated `$n` is one parameter in both) and features both dialects share (`RETURNING`,
-//! `ON CONFLICT … DO UPDATE`, partial indexes). Where they must differ, the code branches on
-//! `DIALECT`. Included files cannot carry `//!` docs or `use` lines of their own; imports live in
-//! [`prelude`].
+//! The files `common.rs`, `orgs.rs`, `users.rs`, `tokens.rs`, `api_keys.rs`, `audit.rs`,
+//! `outbox.rs`, `providers.rs`, `workflows.rs` and `workflow_queue.rs` are not modules: they are
+//! `include!`d into both [`sqlite`] and [`postgres`], where `Db` names the sqlx database. The SQL
+//! uses `$n` placeholders (SQLite accepts them, and a repeated `$n` is one parameter in both) and
+//! features both dialects share (`RETURNING`, `ON CONFLICT … DO UPDATE`, partial indexes,
+//! savepoints). Where they must differ, the code branches on `DIALECT`. Included files cannot
+//! carry `//!` docs or `use` lines of their own; imports live in [`prelude`].
 
 use auterity_types::records::PageRequest;
 use chrono::{DateTime, SubsecRound, Utc};
@@ -28,6 +28,9 @@ mod prelude {
         AccessGrant, AiProvider, ApiKey, AuditEntry, Effects, Organization, OutboxRecord, PageRequest, RefreshToken,
         Team, User,
     };
+    pub(super) use auterity_types::workflow_records::{
+        AttemptRecord, RunFilter, RunRecord, StepChange, StepRecord, Transition, WorkflowRecord, WorkflowVersion,
+    };
     pub(super) use auterity_types::{ApiKeyId, Level, OrgId, System, SystemEvent, TeamId, UserId};
     pub(super) use chrono::{DateTime, Utc};
     pub(super) use sqlx::types::Json;
@@ -39,6 +42,7 @@ mod prelude {
     pub(super) use crate::repos::{
         ApiKeyRepo, AuditRepo, OrgRepo, OrgScope, OutboxRepo, ProviderRepo, TokenRepo, UserRepo,
     };
+    pub(super) use crate::workflow_repos::WorkflowRepo;
 }
 
 /// The repositories on SQLite.
@@ -57,6 +61,8 @@ pub(crate) mod sqlite {
     include!("audit.rs");
     include!("outbox.rs");
     include!("providers.rs");
+    include!("workflows.rs");
+    include!("workflow_queue.rs");
 }
 
 /// The repositories on PostgreSQL.
@@ -75,6 +81,8 @@ pub(crate) mod postgres {
     include!("audit.rs");
     include!("outbox.rs");
     include!("providers.rs");
+    include!("workflows.rs");
+    include!("workflow_queue.rs");
 }
 
 /// A timestamp as both dialects keep it: PostgreSQL stores microseconds, so SQLite is given the
@@ -114,6 +122,8 @@ fn conflict_detail(db: &dyn DatabaseError) -> &'static str {
         "username already taken"
     } else if mentions("slug") {
         "organization slug already taken"
+    } else if mentions("workflows") {
+        "workflow name already used in this organization"
     } else if mentions("teams") {
         "team name already used in this organization"
     } else if mentions("prefix") {

@@ -1,0 +1,427 @@
+// `WorkflowRepo`, part two: the durable step queue. Claims take leases (PostgreSQL with
+// `FOR UPDATE SKIP LOCKED`, SQLite under its single writer), heartbeats extend them, and
+// `group_commit` applies many guarded transitions in one transaction, one savepoint each.
+// Included by `sql/mod.rs` into `sqlite` and `postgres`, after `workflows.rs`.
+
+/// How often a group commit is retried when PostgreSQL aborts it for a deadlock (two committers
+/// touching the same steps in opposite orders).
+const COMMIT_RETRIES: u32 = 3;
+
+/// What a claim sets: `running` under `$1` until `$2`, started at `$3`, one attempt more.
+macro_rules! claim_set {
+    () => {
+        " SET status = 'running', lease_owner = $1, lease_expires_at = $2, attempt = attempt + 1, \
+         started_at = $3, updated_at = $3 "
+    };
+}
+
+/// Up to `$4` claimable steps matching `$cond` of running runs, highest priority then oldest first.
+macro_rules! claim_candidates {
+    ($select:literal, $cond:literal, $lock:literal) => {
+        concat!(
+            "SELECT ",
+            $select,
+            " FROM workflow_steps w JOIN workflow_runs r ON r.id = w.run_id WHERE ",
+            $cond,
+            " AND r.status = 'running' ORDER BY w.priority DESC, w.ready_at LIMIT $4",
+            $lock
+        )
+    };
+}
+
+/// The claim statement of one dialect for the candidates matching `$cond`. PostgreSQL locks the
+/// candidates with `SKIP LOCKED` (re-checking `$cond` on the newest row version), so concurrent
+/// claimers neither wait on nor share a step; SQLite has one writer at a time.
+macro_rules! claim_sql {
+    (postgres, $cond:literal) => {
+        concat!(
+            "UPDATE workflow_steps s",
+            claim_set!(),
+            "FROM (",
+            claim_candidates!("w.run_id AS c_run, w.step_key AS c_key", $cond, " FOR UPDATE OF w SKIP LOCKED"),
+            ") c WHERE s.run_id = c.c_run AND s.step_key = c.c_key RETURNING ",
+            step_columns!()
+        )
+    };
+    (sqlite, $cond:literal) => {
+        concat!(
+            "UPDATE workflow_steps",
+            claim_set!(),
+            "WHERE seq IN (",
+            claim_candidates!("w.seq", $cond, ""),
+            ") RETURNING ",
+            step_columns!()
+        )
+    };
+}
+
+/// The claim statements of this dialect: interrupted attempts (expired leases), then ready steps.
+const CLAIM_SQL: [&str; 2] = match DIALECT {
+    Dialect::Postgres => [
+        claim_sql!(postgres, "w.status = 'running' AND w.lease_expires_at < $3"),
+        claim_sql!(postgres, "w.status = 'ready' AND w.ready_at <= $3"),
+    ],
+    Dialect::Sqlite => [
+        claim_sql!(sqlite, "w.status = 'running' AND w.lease_expires_at < $3"),
+        claim_sql!(sqlite, "w.status = 'ready' AND w.ready_at <= $3"),
+    ],
+};
+
+/// Runs the claim statements on `conn` until `limit` steps are claimed.
+async fn claim_on(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    owner: &str,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: u32,
+) -> Result<Vec<DbRow>, StoreError> {
+    let mut rows = Vec::new();
+    let mut left = limit;
+    for sql in CLAIM_SQL {
+        if left == 0 {
+            break;
+        }
+        let claimed = sqlx::query(sql)
+            .bind(owner)
+            .bind(at(lease_until))
+            .bind(at(now))
+            .bind(i64::from(left))
+            .fetch_all(&mut *conn)
+            .await?;
+        left = left.saturating_sub(u32::try_from(claimed.len()).unwrap_or(u32::MAX));
+        rows.extend(claimed);
+    }
+    Ok(rows)
+}
+
+/// Extends each lease `owner` still holds at that attempt, one statement per lease.
+async fn extend_leases_on(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    owner: &str,
+    leases: &[(Uuid, String, i32)],
+    lease_until: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let mut extended = 0;
+    for (run_id, step_key, attempt) in leases {
+        let result = sqlx::query(
+            "UPDATE workflow_steps SET lease_expires_at = $1 WHERE run_id = $2 AND step_key = $3 \
+             AND attempt = $4 AND lease_owner = $5 AND status = 'running'",
+        )
+        .bind(at(lease_until))
+        .bind(run_id)
+        .bind(step_key)
+        .bind(attempt)
+        .bind(owner)
+        .execute(&mut *conn)
+        .await?;
+        extended += result.rows_affected();
+    }
+    Ok(extended)
+}
+
+/// Whether a group commit failed as a whole for a reason a fresh attempt may not meet again
+/// (PostgreSQL deadlock or serialization failure).
+fn is_retryable(err: &StoreError) -> bool {
+    match err {
+        StoreError::Database(sqlx::Error::Database(db)) => {
+            DIALECT == Dialect::Postgres && matches!(db.code().as_deref(), Some("40P01" | "40001"))
+        }
+        _ => false,
+    }
+}
+
+/// Whether a transition that failed with `err` is skipped (rolled back to its savepoint, reported
+/// as not applied) rather than failing the whole group: a constraint or data error of this one
+/// transition, but not a lost connection, a retryable abort, or a corrupt row.
+fn is_skippable(err: &StoreError) -> bool {
+    match err {
+        StoreError::Conflict(_) | StoreError::NotFound(_) => true,
+        StoreError::Database(sqlx::Error::Database(_)) => !is_retryable(err),
+        _ => false,
+    }
+}
+
+/// Runs one raw statement (no parameters: savepoint control) on the transaction's connection.
+async fn raw(tx: &mut Tx, statement: &'static str) -> Result<(), StoreError> {
+    sqlx::Executor::execute(&mut **tx, statement).await?;
+    Ok(())
+}
+
+/// Writes one transition inside the caller's savepoint; `Ok(false)` when it must not apply (run
+/// missing or out of scope, a new step or the attempt of another run or organization, a failed
+/// guard). The caller rolls back to the savepoint on anything but `Ok(true)`.
+async fn apply_transition(tx: &mut Tx, t: &Transition) -> Result<bool, StoreError> {
+    let run_org: Option<Uuid> = sqlx::query_scalar("SELECT org_id FROM workflow_runs WHERE id = $1")
+        .bind(t.run_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(run_org) = run_org else { return Ok(false) };
+    if t.org_id.is_some_and(|org| org.0 != run_org)
+        || t.new_steps.iter().any(|step| step.run_id != t.run_id || step.org_id.0 != run_org)
+        || t.attempt.as_ref().is_some_and(|attempt| attempt.run_id != t.run_id)
+    {
+        return Ok(false);
+    }
+
+    if let Some(guard) = &t.guard {
+        // The row lock (PostgreSQL) keeps a concurrent claim from re-leasing the step between this
+        // check and the commit; SQLite's write transaction already excludes every other writer.
+        let sql = match DIALECT {
+            Dialect::Postgres => {
+                "SELECT 1 FROM workflow_steps WHERE run_id = $1 AND step_key = $2 AND status = 'running' \
+                 AND lease_owner = $3 AND attempt = $4 FOR UPDATE"
+            }
+            Dialect::Sqlite => {
+                "SELECT 1 FROM workflow_steps WHERE run_id = $1 AND step_key = $2 AND status = 'running' \
+                 AND lease_owner = $3 AND attempt = $4"
+            }
+        };
+        let held: Option<i32> = sqlx::query_scalar(sql)
+            .bind(t.run_id)
+            .bind(&guard.step_key)
+            .bind(&guard.owner)
+            .bind(guard.attempt)
+            .fetch_optional(&mut **tx)
+            .await?;
+        if held.is_none() {
+            return Ok(false);
+        }
+    }
+
+    let changed_at = at(t.at);
+    for change in &t.step_changes {
+        match change {
+            StepChange::Set { step_key, status, output, error, ready_at, wake_at, completed_at } => {
+                sqlx::query(
+                    "UPDATE workflow_steps SET status = $1, output = $2, error = $3, ready_at = $4, wake_at = $5, \
+                     completed_at = $6, lease_owner = NULL, lease_expires_at = NULL, updated_at = $7 \
+                     WHERE run_id = $8 AND step_key = $9",
+                )
+                .bind(status)
+                .bind(output.as_ref().map(Json))
+                .bind(error.as_ref().map(Json))
+                .bind(ready_at.map(at))
+                .bind(wake_at.map(at))
+                .bind(completed_at.map(at))
+                .bind(changed_at)
+                .bind(t.run_id)
+                .bind(step_key)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_write_error)?;
+            }
+            StepChange::ArriveAtJoin { step_key, at: arrived_at } => {
+                // One statement: every right-hand side sees the row before the update, and
+                // PostgreSQL re-reads the row after waiting on a concurrent arrival's lock.
+                sqlx::query(
+                    "UPDATE workflow_steps SET remaining = remaining - 1, \
+                     status = CASE WHEN remaining = 1 AND status = 'pending' THEN 'ready' ELSE status END, \
+                     ready_at = CASE WHEN remaining = 1 AND status = 'pending' THEN $1 ELSE ready_at END, \
+                     updated_at = $2 WHERE run_id = $3 AND step_key = $4 AND remaining > 0",
+                )
+                .bind(at(*arrived_at))
+                .bind(changed_at)
+                .bind(t.run_id)
+                .bind(step_key)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_write_error)?;
+            }
+        }
+    }
+
+    insert_steps(tx, &t.new_steps, true).await?;
+
+    if let Some(attempt) = &t.attempt {
+        sqlx::query(
+            "INSERT INTO workflow_step_attempts (run_id, step_key, attempt, org_id, outcome, error, started_at, \
+             finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (run_id, step_key, attempt) DO UPDATE SET outcome = excluded.outcome, \
+             error = excluded.error, started_at = excluded.started_at, finished_at = excluded.finished_at",
+        )
+        .bind(attempt.run_id)
+        .bind(&attempt.step_key)
+        .bind(attempt.attempt)
+        .bind(run_org)
+        .bind(&attempt.outcome)
+        .bind(attempt.error.as_ref().map(Json))
+        .bind(at(attempt.started_at))
+        .bind(at(attempt.finished_at))
+        .execute(&mut **tx)
+        .await
+        .map_err(map_write_error)?;
+    }
+
+    if let Some(change) = &t.run_change {
+        sqlx::query(
+            "UPDATE workflow_runs SET status = $1, output = $2, error = $3, started_at = COALESCE(started_at, $4), \
+             completed_at = $5, updated_at = $6 WHERE id = $7",
+        )
+        .bind(&change.status)
+        .bind(change.output.as_ref().map(Json))
+        .bind(change.error.as_ref().map(Json))
+        .bind(change.started_at.map(at))
+        .bind(change.completed_at.map(at))
+        .bind(changed_at)
+        .bind(t.run_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_write_error)?;
+        sqlx::query(
+            "UPDATE unified_executions SET status = $1, completed_at = $2, error_message = $3 \
+             WHERE id = $4 AND source_id = $4",
+        )
+        .bind(&change.status)
+        .bind(change.completed_at.map(at))
+        .bind(error_message(change.error.as_ref()))
+        .bind(t.run_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_write_error)?;
+    }
+
+    for event in &t.events {
+        insert_event(tx, event).await?;
+    }
+    Ok(true)
+}
+
+impl SqlRepos {
+    /// `claim_steps`: expired leases first (interrupted attempts), then ready steps, up to `limit`
+    /// in all; on SQLite both in one write transaction.
+    async fn claim_queued_steps(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<StepRecord>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let rows = match DIALECT {
+            Dialect::Postgres => {
+                // Autocommitted statements: the locks last only as long as each claim.
+                let mut conn = self.pool.acquire().await?;
+                claim_on(&mut conn, owner, now, lease_until, limit).await?
+            }
+            Dialect::Sqlite => {
+                let mut tx = self.begin_write().await?;
+                let rows = claim_on(&mut tx, owner, now, lease_until, limit).await?;
+                tx.commit().await?;
+                rows
+            }
+        };
+        let mut steps = rows.iter().map(step_from_row).collect::<Result<Vec<_>, _>>()?;
+        // `RETURNING` has no order: give the claim order back.
+        steps.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.ready_at.cmp(&b.ready_at)));
+        Ok(steps)
+    }
+
+    /// `heartbeat`. On PostgreSQL each lease is extended by an autocommitted statement, so a
+    /// heartbeat never holds one step's lock while waiting on another's (a group commit of the same
+    /// worker may hold those); on SQLite all of them in one write transaction.
+    async fn extend_leases(
+        &self,
+        owner: &str,
+        leases: &[(Uuid, String, i32)],
+        lease_until: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        if leases.is_empty() {
+            return Ok(0);
+        }
+        match DIALECT {
+            Dialect::Postgres => {
+                let mut conn = self.pool.acquire().await?;
+                extend_leases_on(&mut conn, owner, leases, lease_until).await
+            }
+            Dialect::Sqlite => {
+                let mut tx = self.begin_write().await?;
+                let extended = extend_leases_on(&mut tx, owner, leases, lease_until).await?;
+                tx.commit().await?;
+                Ok(extended)
+            }
+        }
+    }
+
+    /// `commit_transitions`: one transaction, one savepoint per transition. Retried as a whole
+    /// when PostgreSQL aborts it for a deadlock (nothing of it was committed).
+    async fn group_commit(&self, transitions: &[Transition]) -> Result<Vec<bool>, StoreError> {
+        if transitions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut retries = 0;
+        loop {
+            match self.try_group_commit(transitions).await {
+                Err(err) if retries < COMMIT_RETRIES && is_retryable(&err) => {
+                    retries += 1;
+                    tracing::debug!(retries, error = %err, "workflow group commit retried");
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    async fn try_group_commit(&self, transitions: &[Transition]) -> Result<Vec<bool>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let mut applied = Vec::with_capacity(transitions.len());
+        for transition in transitions {
+            raw(&mut tx, "SAVEPOINT workflow_transition").await?;
+            let outcome = match apply_transition(&mut tx, transition).await {
+                Ok(outcome) => outcome,
+                Err(err) if is_skippable(&err) => {
+                    tracing::warn!(run_id = %transition.run_id, error = %err, "workflow transition skipped");
+                    false
+                }
+                Err(err) => return Err(err),
+            };
+            if !outcome {
+                raw(&mut tx, "ROLLBACK TO SAVEPOINT workflow_transition").await?;
+            }
+            raw(&mut tx, "RELEASE SAVEPOINT workflow_transition").await?;
+            applied.push(outcome);
+        }
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    /// `next_due`: the earliest of three index walks (`ORDER BY … LIMIT 1`, which both planners
+    /// answer from the partial indexes).
+    async fn next_queue_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let row = sqlx::query(
+            "SELECT \
+             (SELECT s.ready_at FROM workflow_steps s JOIN workflow_runs r ON r.id = s.run_id \
+              WHERE s.status = 'ready' AND s.ready_at IS NOT NULL AND r.status = 'running' \
+              ORDER BY s.ready_at LIMIT 1) AS ready, \
+             (SELECT wake_at FROM workflow_steps WHERE status = 'waiting' AND wake_at IS NOT NULL \
+              ORDER BY wake_at LIMIT 1) AS wake, \
+             (SELECT s.lease_expires_at FROM workflow_steps s JOIN workflow_runs r ON r.id = s.run_id \
+              WHERE s.status = 'running' AND s.lease_expires_at IS NOT NULL AND r.status = 'running' \
+              ORDER BY s.lease_expires_at LIMIT 1) AS lease",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let mut due: Option<DateTime<Utc>> = None;
+        for column in ["ready", "wake", "lease"] {
+            let at_time: Option<DateTime<Utc>> = row.try_get(column)?;
+            due = match (due, at_time) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        Ok(due)
+    }
+
+    /// `queue_depth`: ready steps of running runs due at `now`, and the oldest due `ready_at`.
+    async fn ready_queue_depth(&self, now: DateTime<Utc>) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS depth, MIN(s.ready_at) AS oldest FROM workflow_steps s \
+             JOIN workflow_runs r ON r.id = s.run_id \
+             WHERE s.status = 'ready' AND s.ready_at <= $1 AND r.status = 'running'",
+        )
+        .bind(at(now))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get("depth")?, row.try_get("oldest")?))
+    }
+}

@@ -1,0 +1,379 @@
+//! The durable executor. Workers claim due step instances with a lease, execute them, and hand the
+//! resulting transitions to a group committer that writes many in one transaction. State is always
+//! written before it is acted on: a step runs only after its claim committed, and its successors
+//! exist only once its result committed (in the same transaction). A crash loses nothing: a step
+//! whose lease expires is claimed again with the same idempotency key.
+
+mod commit;
+mod context;
+mod execute;
+pub mod http;
+pub mod keys;
+mod outcome;
+mod plan;
+pub mod service;
+
+use auterity_store::{OrgScope, Store, StoreError};
+use auterity_types::workflow_records::{RunChange, RunRecord, StepRecord, Transition, run_status, step_status};
+use chrono::Utc;
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, Semaphore, watch};
+
+pub use commit::Committer;
+pub use outcome::Outcome;
+
+use crate::definition::WorkflowDefinition;
+use crate::expr::ValueTemplate;
+use keys::{JOIN_SUFFIX, Scope, parse_key, step_id_of_key, step_in_scope};
+
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// How long a claim lasts without a heartbeat.
+    pub lease: Duration,
+    /// Steps executing at once in this process.
+    pub concurrency: usize,
+    /// Longest sleep between polls when idle (other processes may have scheduled work).
+    pub idle_poll: Duration,
+    /// Identifies this worker in leases.
+    pub owner: String,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(30),
+            concurrency: 64,
+            idle_poll: Duration::from_millis(250),
+            owner: format!("worker-{}", uuid::Uuid::now_v7()),
+        }
+    }
+}
+
+/// Parsed definitions by (workflow id, version): versions are immutable, so the cache never goes stale.
+type DefinitionCache = Mutex<HashMap<(uuid::Uuid, i32), Arc<WorkflowDefinition>>>;
+
+pub struct Engine {
+    store: Store,
+    config: EngineConfig,
+    http: reqwest::Client,
+    committer: Committer,
+    wake: Arc<Notify>,
+    definitions: DefinitionCache,
+    in_flight: Mutex<HashMap<(uuid::Uuid, String), i32>>,
+}
+
+impl Engine {
+    pub fn new(store: Store, events: auterity_events::Events, config: EngineConfig) -> Arc<Self> {
+        let committer = Committer::start(store.clone(), events.clone());
+        Arc::new(Self {
+            store,
+            config,
+            http: http::client(),
+            committer,
+            wake: Arc::new(Notify::new()),
+            definitions: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Wakes the worker loop (new run, signal).
+    pub fn notify(&self) {
+        self.wake.notify_one();
+    }
+
+    pub fn committer(&self) -> &Committer {
+        &self.committer
+    }
+
+    pub(crate) async fn definition(&self, run: &RunRecord) -> Result<Arc<WorkflowDefinition>, String> {
+        if let Some(found) =
+            self.definitions.lock().ok().and_then(|cache| cache.get(&(run.workflow_id, run.version)).cloned())
+        {
+            return Ok(found);
+        }
+        let version = self
+            .store
+            .workflows
+            .get_workflow_version(OrgScope(run.org_id), run.workflow_id, run.version)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| "workflow version not found".to_owned())?;
+        let definition: WorkflowDefinition = serde_json::from_value(version.definition).map_err(|e| e.to_string())?;
+        let definition = Arc::new(definition);
+        if let Ok(mut cache) = self.definitions.lock() {
+            cache.insert((run.workflow_id, run.version), definition.clone());
+        }
+        Ok(definition)
+    }
+
+    /// Runs the worker loop and the lease heartbeat until `shutdown` flips.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let permits = Arc::new(Semaphore::new(self.config.concurrency));
+        let heartbeat = tokio::spawn(self.clone().heartbeat_loop(shutdown.clone()));
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let free = permits.available_permits();
+            let mut claimed = Vec::new();
+            if free > 0 {
+                let now = Utc::now();
+                let lease_until = now + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
+                match self.store.workflows.claim_steps(&self.config.owner, now, lease_until, free.min(256) as u32).await
+                {
+                    Ok(steps) => claimed = steps,
+                    Err(error) => tracing::warn!(%error, "claiming steps failed"),
+                }
+            }
+            let got_work = !claimed.is_empty();
+            for step in claimed {
+                let Ok(permit) = permits.clone().acquire_owned().await else { break };
+                if let Ok(mut in_flight) = self.in_flight.lock() {
+                    in_flight.insert((step.run_id, step.step_key.clone()), step.attempt);
+                }
+                let engine = self.clone();
+                tokio::spawn(async move {
+                    let key = (step.run_id, step.step_key.clone());
+                    engine.process(step).await;
+                    if let Ok(mut in_flight) = engine.in_flight.lock() {
+                        in_flight.remove(&key);
+                    }
+                    drop(permit);
+                    engine.wake.notify_one();
+                });
+            }
+            if got_work {
+                continue;
+            }
+            let sleep = match self.store.workflows.next_due().await {
+                Ok(Some(due)) => (due - Utc::now()).to_std().unwrap_or_default().min(self.config.idle_poll),
+                _ => self.config.idle_poll,
+            };
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(sleep) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        heartbeat.abort();
+        // Let in-flight steps finish their commits (bounded); unfinished ones are re-claimed later.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while permits.available_permits() < self.config.concurrency && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn heartbeat_loop(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let period = self.config.lease / 3;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(period) => {}
+                _ = shutdown.changed() => return,
+            }
+            let leases: Vec<(uuid::Uuid, String, i32)> = match self.in_flight.lock() {
+                Ok(map) => map.iter().map(|((run, key), attempt)| (*run, key.clone(), *attempt)).collect(),
+                Err(_) => continue,
+            };
+            if leases.is_empty() {
+                continue;
+            }
+            let until = Utc::now() + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
+            if let Err(error) = self.store.workflows.heartbeat(&self.config.owner, &leases, until).await {
+                tracing::warn!(%error, "lease heartbeat failed");
+            }
+        }
+    }
+
+    async fn process(&self, step: StepRecord) {
+        let started = Instant::now();
+        let started_at = Utc::now();
+        let scope = OrgScope(step.org_id);
+        let loaded = async {
+            let run =
+                self.store.workflows.get_run(scope, step.run_id).await?.ok_or(StoreError::NotFound("run".into()))?;
+            let steps = self.store.workflows.list_steps(scope, step.run_id).await?;
+            Ok::<_, StoreError>((run, steps))
+        }
+        .await;
+        let (run, steps) = match loaded {
+            Ok(loaded) => loaded,
+            Err(error) => {
+                tracing::warn!(%error, run_id = %step.run_id, "failed to load a run; the lease will expire and it retries");
+                return;
+            }
+        };
+        let definition = match self.definition(&run).await {
+            Ok(definition) => definition,
+            Err(error) => {
+                tracing::error!(%error, run_id = %run.id, "failed to load the run's definition");
+                return;
+            }
+        };
+        let (outcome, kind) = if step.step_key.ends_with(JOIN_SUFFIX) {
+            (self.join_outcome(&definition, &run, &steps, &step), "join")
+        } else {
+            let (scope_of_step, id) = parse_key(&step.step_key);
+            match step_in_scope(&definition, &scope_of_step, id) {
+                Some(step_def) => {
+                    let context = context::build(&run, &steps, &step.step_key);
+                    let idempotency_key = match &step_def.idempotency_key {
+                        Some(template) => crate::expr::Template::parse(template)
+                            .and_then(|t| t.render_string(&context))
+                            .unwrap_or_else(|_| format!("{}:{}", run.id, step.step_key)),
+                        None => format!("{}:{}", run.id, step.step_key),
+                    };
+                    let call = execute::StepCall {
+                        step: step_def,
+                        key: &step.step_key,
+                        memo: step.output.as_ref(),
+                        context: &context,
+                        idempotency_key,
+                        now: started_at,
+                    };
+                    (execute::execute(call, &self.http).await, step_def.kind.name())
+                }
+                None => (
+                    Outcome::failed(crate::definition::ErrorClass::Internal, "step not found in the definition"),
+                    "unknown",
+                ),
+            }
+        };
+        metrics::histogram!("auterity_workflow_step_duration_seconds", "kind" => kind)
+            .record(started.elapsed().as_secs_f64());
+        let jitter = rand::random::<f64>() * 2.0 - 1.0;
+        let state = plan::RunState { definition: &definition, run: &run, steps: &steps, owner: &self.config.owner };
+        let planned = plan::plan(&state, &step, outcome, started_at, jitter);
+        let (path_ended, run_failed) = (planned.path_ended, planned.run_failed);
+        match self.committer.commit(planned.transition).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::debug!(run_id = %run.id, step = %step.step_key, "stale result discarded: the lease was lost");
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, run_id = %run.id, "commit failed; the step will be retried after its lease");
+                return;
+            }
+        }
+        if run_failed {
+            metrics::counter!("auterity_workflow_runs_total", "status" => "failed").increment(1);
+        }
+        if path_ended {
+            self.complete_if_done(&definition, run).await;
+        }
+    }
+
+    /// All parallel branches / foreach items have ended: the container completes with their outputs.
+    fn join_outcome(
+        &self,
+        definition: &WorkflowDefinition,
+        run: &RunRecord,
+        steps: &[StepRecord],
+        join: &StepRecord,
+    ) -> Outcome {
+        let container_key = join.step_key.trim_end_matches(JOIN_SUFFIX);
+        let Some(container) = definition.step(step_id_of_key(container_key)) else {
+            return Outcome::failed(crate::definition::ErrorClass::Internal, "join without a container");
+        };
+        let scope_output = |scope: &Scope, block: &crate::definition::Block| -> serde_json::Value {
+            let prefix = scope.prefix();
+            if let Some(template) = &block.output {
+                let context = context::build(run, steps, &format!("{prefix}_"));
+                return ValueTemplate::compile(template)
+                    .and_then(|t| t.render(&context))
+                    .unwrap_or(serde_json::Value::Null);
+            }
+            steps
+                .iter()
+                .filter(|s| s.status == step_status::COMPLETED)
+                .filter(|s| {
+                    s.step_key.strip_prefix(&prefix).is_some_and(|rest| !rest.contains('/') && !rest.contains('#'))
+                })
+                .max_by_key(|s| s.completed_at)
+                .and_then(|s| s.output.clone())
+                .unwrap_or(serde_json::Value::Null)
+        };
+        let output = match &container.kind {
+            crate::definition::StepKind::Parallel(parallel) => {
+                let mut map = serde_json::Map::new();
+                for branch in &parallel.branches {
+                    let scope = Scope::Branch { container_key: container_key.to_owned(), branch: branch.name.clone() };
+                    map.insert(branch.name.clone(), scope_output(&scope, &branch.block));
+                }
+                serde_json::Value::Object(map)
+            }
+            crate::definition::StepKind::Foreach(foreach) => {
+                let count = steps
+                    .iter()
+                    .find(|s| s.step_key == container_key)
+                    .and_then(|s| s.output.as_ref())
+                    .and_then(|o| o.get("items"))
+                    .and_then(serde_json::Value::as_array)
+                    .map(Vec::len)
+                    .unwrap_or(0);
+                serde_json::Value::Array(
+                    (0..count)
+                        .map(|index| {
+                            scope_output(&Scope::Item { container_key: container_key.to_owned(), index }, &foreach.body)
+                        })
+                        .collect(),
+                )
+            }
+            _ => serde_json::Value::Null,
+        };
+        // The join completes the container; `plan` then schedules the container's successors.
+        Outcome::Completed { output, next: None }
+    }
+
+    /// When every step instance of the run has ended, records the run's output and completion.
+    async fn complete_if_done(&self, definition: &WorkflowDefinition, run: RunRecord) {
+        let scope = OrgScope(run.org_id);
+        let Ok(steps) = self.store.workflows.list_steps(scope, run.id).await else { return };
+        let open = steps.iter().any(|s| {
+            matches!(
+                s.status.as_str(),
+                step_status::READY | step_status::PENDING | step_status::WAITING | step_status::RUNNING
+            )
+        });
+        if open {
+            return;
+        }
+        let now = Utc::now();
+        let context = context::build(&run, &steps, "");
+        let (status, output, error) = match &definition.output {
+            Some(template) => match ValueTemplate::compile(template).and_then(|t| t.render(&context)) {
+                Ok(output) => (run_status::COMPLETED, Some(output), None),
+                Err(e) => (run_status::FAILED, None, Some(json!({"error": format!("output: {e}")}))),
+            },
+            None => (run_status::COMPLETED, Some(serde_json::Value::Null), None),
+        };
+        let event_type = if status == run_status::COMPLETED { "workflow.run.completed" } else { "workflow.run.failed" };
+        let transition = Transition {
+            run_id: run.id,
+            org_id: Some(run.org_id),
+            guard: None,
+            run_change: Some(RunChange {
+                status: status.to_owned(),
+                output: output.clone(),
+                error,
+                started_at: None,
+                completed_at: Some(now),
+            }),
+            events: vec![plan::event(
+                &run,
+                event_type,
+                json!({"run_id": run.id, "workflow_id": run.workflow_id, "output": output}),
+            )],
+            at: now,
+            ..Transition::default()
+        };
+        if let Err(error) = self.committer.commit(transition).await {
+            tracing::warn!(%error, run_id = %run.id, "failed to record run completion");
+            return;
+        }
+        metrics::counter!("auterity_workflow_runs_total", "status" => status).increment(1);
+    }
+}

@@ -1,0 +1,289 @@
+//! Turns an outcome into the transition that records it: successors, joins, retries, failure.
+
+use auterity_types::SystemEvent;
+use auterity_types::workflow_records::{
+    AttemptRecord, LeaseGuard, RunChange, RunRecord, StepChange, StepRecord, Transition, run_status, step_status,
+};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::keys::{Scope, join_key, parse_key, step_id_of_key, step_in_scope, target_ids};
+use super::outcome::Outcome;
+use crate::definition::{StepKind, WorkflowDefinition};
+
+pub fn new_step(
+    run: &RunRecord,
+    key: String,
+    step_id: String,
+    status: &str,
+    remaining: i32,
+    now: DateTime<Utc>,
+) -> StepRecord {
+    StepRecord {
+        run_id: run.id,
+        step_key: key,
+        step_id,
+        org_id: run.org_id,
+        status: status.to_owned(),
+        attempt: 0,
+        remaining,
+        input: None,
+        output: None,
+        error: None,
+        priority: run.priority,
+        ready_at: (status == step_status::READY).then_some(now),
+        wake_at: None,
+        lease_owner: None,
+        lease_expires_at: None,
+        started_at: None,
+        completed_at: None,
+        updated_at: now,
+    }
+}
+
+pub fn set(
+    key: &str,
+    status: &str,
+    output: Option<Value>,
+    error: Option<Value>,
+    ready_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> StepChange {
+    let terminal =
+        matches!(status, step_status::COMPLETED | step_status::FAILED | step_status::SKIPPED | step_status::CANCELLED);
+    StepChange::Set {
+        step_key: key.to_owned(),
+        status: status.to_owned(),
+        output,
+        error,
+        ready_at,
+        wake_at: None,
+        completed_at: terminal.then_some(now),
+    }
+}
+
+pub fn event(run: &RunRecord, event_type: &str, payload: Value) -> SystemEvent {
+    SystemEvent::new(event_type, "autmatrix", Some(run.org_id), payload).with_correlation(run.correlation_id, None)
+}
+
+/// What finishing `key` sets in motion: steps to start, a join to arrive at, or the end of a
+/// top-level path (`true`).
+pub fn successors(
+    definition: &WorkflowDefinition,
+    run: &RunRecord,
+    steps: &[StepRecord],
+    key: &str,
+    next_override: Option<Vec<String>>,
+    now: DateTime<Utc>,
+    transition: &mut Transition,
+) -> bool {
+    let (scope, id) = parse_key(key);
+    let declared = step_in_scope(definition, &scope, id).map(|s| target_ids(s.next.as_ref())).unwrap_or_default();
+    let targets = next_override.unwrap_or(declared);
+    if !targets.is_empty() {
+        for target in targets {
+            transition.new_steps.push(new_step(
+                run,
+                format!("{}{target}", scope.prefix()),
+                target,
+                step_status::READY,
+                0,
+                now,
+            ));
+        }
+        return false;
+    }
+    match &scope {
+        Scope::Top => true,
+        Scope::Branch { container_key, .. } => {
+            transition.step_changes.push(StepChange::ArriveAtJoin { step_key: join_key(container_key), at: now });
+            false
+        }
+        Scope::Item { container_key, index } => {
+            transition.step_changes.push(StepChange::ArriveAtJoin { step_key: join_key(container_key), at: now });
+            // Keep `concurrency` items in flight: the item that ended makes room for the next.
+            if let Some(StepKind::Foreach(foreach)) = definition.step(step_id_of_key(container_key)).map(|s| &s.kind) {
+                let items = steps
+                    .iter()
+                    .find(|s| s.step_key == *container_key)
+                    .and_then(|s| s.output.as_ref())
+                    .and_then(|o| o.get("items"))
+                    .and_then(Value::as_array)
+                    .map(Vec::len)
+                    .unwrap_or(0);
+                let next_index = index + foreach.concurrency.max(1) as usize;
+                if next_index < items {
+                    let next_scope = Scope::Item { container_key: container_key.clone(), index: next_index };
+                    for entry in foreach.body.entry_ids() {
+                        transition.new_steps.push(new_step(
+                            run,
+                            format!("{}{entry}", next_scope.prefix()),
+                            entry.to_owned(),
+                            step_status::READY,
+                            0,
+                            now,
+                        ));
+                    }
+                }
+            }
+            false
+        }
+    }
+}
+
+pub struct Planned {
+    pub transition: Transition,
+    /// A top-level path ended: the run may be complete.
+    pub path_ended: bool,
+    pub run_failed: bool,
+}
+
+/// The run a step belongs to, as loaded for one attempt.
+pub struct RunState<'a> {
+    pub definition: &'a WorkflowDefinition,
+    pub run: &'a RunRecord,
+    pub steps: &'a [StepRecord],
+    pub owner: &'a str,
+}
+
+/// The transition recording `outcome` for the claimed `step`.
+pub fn plan(
+    state: &RunState<'_>,
+    step: &StepRecord,
+    outcome: Outcome,
+    started_at: DateTime<Utc>,
+    jitter_sample: f64,
+) -> Planned {
+    let RunState { definition, run, steps, owner } = *state;
+    let now = Utc::now();
+    let mut transition = Transition {
+        run_id: run.id,
+        org_id: Some(run.org_id),
+        guard: Some(LeaseGuard { step_key: step.step_key.clone(), owner: owner.to_owned(), attempt: step.attempt }),
+        at: now,
+        ..Transition::default()
+    };
+    let attempt = |outcome_name: &str, error: Option<Value>| AttemptRecord {
+        run_id: run.id,
+        step_key: step.step_key.clone(),
+        attempt: step.attempt,
+        outcome: outcome_name.to_owned(),
+        error,
+        started_at,
+        finished_at: now,
+    };
+    let (scope, id) = parse_key(&step.step_key);
+    let step_def = step_in_scope(definition, &scope, id);
+    let mut path_ended = false;
+    let mut run_failed = false;
+    match outcome {
+        Outcome::Completed { output, .. } if step.step_key.ends_with(super::keys::JOIN_SUFFIX) => {
+            // A join fired: the container completes with the collected outputs and continues.
+            let container_key = step.step_key.trim_end_matches(super::keys::JOIN_SUFFIX);
+            transition.step_changes.push(set(&step.step_key, step_status::COMPLETED, None, None, None, now));
+            transition.step_changes.push(set(container_key, step_status::COMPLETED, Some(output), None, None, now));
+            path_ended = successors(definition, run, steps, container_key, None, now, &mut transition);
+            transition.attempt = Some(attempt("completed", None));
+        }
+        Outcome::Completed { output, next } => {
+            transition.step_changes.push(set(&step.step_key, step_status::COMPLETED, Some(output), None, None, now));
+            path_ended = successors(definition, run, steps, &step.step_key, next, now, &mut transition);
+            transition.attempt = Some(attempt("completed", None));
+        }
+        Outcome::Sleep { until, memo } => {
+            transition.step_changes.push(set(&step.step_key, step_status::READY, Some(memo), None, Some(until), now));
+            transition.attempt = Some(attempt("sleeping", None));
+        }
+        Outcome::Expand { memo, remaining, start } => {
+            transition.step_changes.push(set(&step.step_key, step_status::WAITING, Some(memo), None, None, now));
+            transition.new_steps.push(new_step(
+                run,
+                join_key(&step.step_key),
+                step.step_id.clone(),
+                step_status::PENDING,
+                remaining,
+                now,
+            ));
+            for (key, step_id) in start {
+                transition.new_steps.push(new_step(run, key, step_id, step_status::READY, 0, now));
+            }
+            transition.attempt = Some(attempt("expanded", None));
+        }
+        Outcome::Failed { class, error } => {
+            let policy = step_def.and_then(|s| s.retry.clone());
+            let retry = policy.as_ref().filter(|p| (step.attempt as u32) < p.max_attempts && p.retries(class));
+            if let Some(policy) = retry {
+                let wait = policy.backoff_before_attempt(step.attempt as u32 + 1, jitter_sample);
+                let ready_at = now + chrono::Duration::from_std(wait).unwrap_or_default();
+                transition.step_changes.push(set(
+                    &step.step_key,
+                    step_status::READY,
+                    None,
+                    Some(error.clone()),
+                    Some(ready_at),
+                    now,
+                ));
+                transition.attempt = Some(attempt("retrying", Some(error)));
+                metrics::counter!("auterity_workflow_retries_total").increment(1);
+            } else {
+                transition.step_changes.push(set(
+                    &step.step_key,
+                    step_status::FAILED,
+                    None,
+                    Some(error.clone()),
+                    None,
+                    now,
+                ));
+                transition.attempt = Some(attempt("failed", Some(error.clone())));
+                fail_run(run, steps, &step.step_key, &step.step_id, error, now, &mut transition);
+                run_failed = true;
+            }
+        }
+    }
+    Planned { transition, path_ended, run_failed }
+}
+
+/// Marks the run failed and cancels whatever else was still to run.
+pub fn fail_run(
+    run: &RunRecord,
+    steps: &[StepRecord],
+    failed_key: &str,
+    failed_id: &str,
+    error: Value,
+    now: DateTime<Utc>,
+    transition: &mut Transition,
+) {
+    for other in steps {
+        let open = matches!(
+            other.status.as_str(),
+            step_status::READY | step_status::PENDING | step_status::WAITING | step_status::RUNNING
+        );
+        if other.step_key != failed_key && open {
+            transition.step_changes.push(set(
+                &other.step_key,
+                step_status::CANCELLED,
+                other.output.clone(),
+                None,
+                None,
+                now,
+            ));
+        }
+    }
+    transition.run_change = Some(RunChange {
+        status: run_status::FAILED.to_owned(),
+        output: None,
+        error: Some(json!({"step": failed_key, "error": error})),
+        started_at: None,
+        completed_at: Some(now),
+    });
+    transition.events.push(event(
+        run,
+        "workflow.step.failed",
+        json!({"run_id": run.id, "step": failed_key, "step_id": failed_id, "error": error}),
+    ));
+    transition.events.push(event(
+        run,
+        "workflow.run.failed",
+        json!({"run_id": run.id, "workflow_id": run.workflow_id, "step": failed_key}),
+    ));
+}
