@@ -166,9 +166,12 @@ async fn connect_sqlite(url: &str, max_connections: u32) -> Result<Store, StoreE
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(SQLITE_BUSY_TIMEOUT)
         .foreign_keys(true);
+    // No ping before each acquire: an embedded file cannot drop the connection, and the ping
+    // doubled the per-query cost on the read path.
     let pool = SqlitePoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)
+        .test_before_acquire(false)
         .connect_with(options)
         .await
         .map_err(unavailable)?;
