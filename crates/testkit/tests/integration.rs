@@ -40,6 +40,12 @@ on_both_backends!(
     workflows::http_condition_and_retries_run_durably,
     workflows::failures_timeouts_and_cancellation,
     workflows::parallel_foreach_and_delay,
+    run_control::pause_resume_and_invalid_transitions,
+    run_control::retry_from_failed_step_keeps_completed_steps,
+    run_control::parallel_paths_complete_a_run_exactly_once,
+    run_control::rerun_filters_and_pagination,
+    run_control::live_updates_over_sse_and_websocket,
+    run_control::coordinator_aliases_and_metrics,
 );
 
 mod shared_state {

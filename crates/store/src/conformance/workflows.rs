@@ -269,13 +269,13 @@ macro_rules! __store_conformance_workflows {
                 assert_eq!(first, newest[..2]);
                 let page = PageRequest { limit: 10, after: Some(first[1].id) };
                 assert_eq!(store.workflows.list_runs(scope, &RunFilter::default(), page).await.unwrap(), newest[2..]);
-                let of_wf = RunFilter { workflow_id: Some(f.wf.id), status: None };
+                let of_wf = RunFilter { workflow_id: Some(f.wf.id), status: None, ..RunFilter::default() };
                 let listed = store.workflows.list_runs(scope, &of_wf, PageRequest::default()).await.unwrap();
                 assert_eq!(listed.iter().map(|r| r.id).collect::<Vec<_>>(), [runs[4].id, runs[2].id, runs[0].id]);
-                let running = RunFilter { workflow_id: None, status: Some("running".to_owned()) };
+                let running = RunFilter { workflow_id: None, status: Some("running".to_owned()), ..RunFilter::default() };
                 let listed = store.workflows.list_runs(scope, &running, PageRequest::default()).await.unwrap();
                 assert_eq!(listed.iter().map(|r| r.id).collect::<Vec<_>>(), [runs[4].id, runs[0].id]);
-                let both = RunFilter { workflow_id: Some(other_wf.id), status: Some("running".to_owned()) };
+                let both = RunFilter { workflow_id: Some(other_wf.id), status: Some("running".to_owned()), ..RunFilter::default() };
                 assert!(store.workflows.list_runs(scope, &both, PageRequest::default()).await.unwrap().is_empty());
 
                 // Active = not completed, failed or cancelled: runs 0, 2, 4.
@@ -841,7 +841,7 @@ macro_rules! __store_conformance_workflows {
                         .unwrap()
                         .is_empty()
                 );
-                let of_a = RunFilter { workflow_id: Some(a.wf.id), status: None };
+                let of_a = RunFilter { workflow_id: Some(a.wf.id), status: None, ..RunFilter::default() };
                 assert!(store.workflows.list_runs(b, &of_a, PageRequest::default()).await.unwrap().is_empty());
                 assert!(store.workflows.list_steps(b, run.id).await.unwrap().is_empty());
                 assert!(store.workflows.waiting_steps(b, run.id).await.unwrap().is_empty());
