@@ -85,9 +85,10 @@ mod tests {
 
     #[test]
     fn both_dialects_create_the_same_tables() {
+        // Some migrations only alter tables; the first creates many (the parser sees them).
+        assert!(!tables(SQLITE[0].2).is_empty());
         for (sqlite, postgres) in SQLITE.iter().zip(POSTGRES) {
             let (sqlite_tables, postgres_tables) = (tables(sqlite.2), tables(postgres.2));
-            assert!(!sqlite_tables.is_empty());
             assert_eq!(sqlite_tables, postgres_tables, "migration {}", sqlite.0);
         }
     }
