@@ -46,6 +46,7 @@ on_both_backends!(
     run_control::rerun_filters_and_pagination,
     run_control::live_updates_over_sse_and_websocket,
     run_control::coordinator_aliases_and_metrics,
+    run_control::a_run_left_after_its_last_step_is_completed_after_restart,
 );
 
 mod shared_state {
@@ -53,6 +54,11 @@ mod shared_state {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn revocation_is_shared_across_replicas_through_redis() {
         crate::http::replicas::revocation_is_shared_across_replicas_through_redis().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_workers_on_postgres_complete_each_run_once() {
+        crate::http::run_control::two_workers_on_postgres_complete_each_run_once().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -489,3 +489,120 @@ pub async fn coordinator_aliases_and_metrics(backend: Backend) {
     }
     server.stop().await;
 }
+
+/// A worker dies right after committing a run's last step result (before anything completed the
+/// run): the committed state holds the run's finishing step, and the next worker completes the
+/// run once. The dead worker's claim and commit are made through the store, as the engine does.
+pub async fn a_run_left_after_its_last_step_is_completed_after_restart(backend: Backend) {
+    use auterity_config::Role;
+    use auterity_store::OrgScope;
+    use auterity_types::workflow_records::{AttemptRecord, LeaseGuard, StepChange, Transition};
+
+    let server = TestServer::start_with(backend, |c| c.roles = vec![Role::Api]).await;
+    let token = server.admin_token().await;
+    let id = create(
+        &server,
+        &token,
+        json!({
+            "name": "one-step",
+            "steps": [{"id": "only", "kind": "transform", "output": 41}],
+            "output": "${steps.only.output + 1}"
+        }),
+    )
+    .await;
+    let run_id = start(&server, &token, &id, json!({})).await;
+    let run_uuid = uuid::Uuid::parse_str(&run_id).unwrap();
+    let store = server.state.store.clone();
+    let run = store.workflows.get_run(OrgScope(server.state.default_org), run_uuid).await.unwrap().unwrap();
+
+    // The dead worker claims the step and commits its result the way `plan` records an ended path.
+    let now = chrono::Utc::now();
+    let claimed =
+        store.workflows.claim_steps("dead-worker", now, now + chrono::Duration::seconds(30), 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let finish = auterity_workflows::engine::finish::finish_step(&run, now);
+    let result = Transition {
+        run_id: run_uuid,
+        org_id: Some(run.org_id),
+        guard: Some(LeaseGuard { step_key: "only".into(), owner: "dead-worker".into(), attempt: 1 }),
+        step_changes: vec![StepChange::Set {
+            step_key: "only".into(),
+            status: "completed".into(),
+            output: Some(json!(41)),
+            error: None,
+            ready_at: None,
+            wake_at: None,
+            completed_at: Some(now),
+        }],
+        attempt: Some(AttemptRecord {
+            run_id: run_uuid,
+            step_key: "only".into(),
+            attempt: 1,
+            outcome: "completed".into(),
+            error: None,
+            started_at: now,
+            finished_at: now,
+            worker: Some("dead-worker".into()),
+        }),
+        finish_step: Some(finish.clone()),
+        at: now,
+        ..Transition::default()
+    };
+    // A finishing step is scheduled only once no other step is open: not while `only` runs.
+    let early = Transition { guard: None, step_changes: vec![], attempt: None, ..result.clone() };
+    assert_eq!(store.workflows.commit_transitions(&[early, result]).await.unwrap(), vec![true, true]);
+    let steps = store.workflows.list_steps(OrgScope(run.org_id), run_uuid).await.unwrap();
+    let keys: Vec<&str> = steps.iter().map(|s| s.step_key.as_str()).collect();
+    assert_eq!(keys, ["only", "#finish"]);
+    assert_eq!(get_run(&server, &token, &run_id).await["status"], "running");
+    // kill -9: nothing else happens in this process.
+    let (mut config, dir) = server.stop().await;
+
+    config.roles = vec![Role::Api, Role::Worker];
+    let server = TestServer::start_config(backend, config, dir).await;
+    let done = finished(&server, &token, &run_id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["output"], 42);
+    assert_eq!(step(&done, "only").unwrap()["attempt"], 1, "the completed step did not run again");
+    let events = server.state.store.outbox.events_by_correlation(run_uuid, 100).await.unwrap();
+    assert_eq!(events.iter().filter(|e| e.event.event_type == "workflow.run.completed").count(), 1);
+    server.stop().await;
+}
+
+/// Two worker processes on one PostgreSQL database: every run completes exactly once.
+pub async fn two_workers_on_postgres_complete_each_run_once() {
+    let first = TestServer::start(Backend::Postgres).await;
+    let second = TestServer::start_config(Backend::Postgres, first.config.clone(), None).await;
+    let token = first.admin_token().await;
+    let id = create(
+        &first,
+        &token,
+        json!({
+            "name": "fan",
+            "steps": [
+                {"id": "fork", "kind": "transform", "output": 0, "next": ["a", "b", "c"]},
+                {"id": "a", "kind": "transform", "output": 1},
+                {"id": "b", "kind": "transform", "output": 2},
+                {"id": "c", "kind": "transform", "output": 3}
+            ],
+            "output": "${steps.a.output + steps.b.output + steps.c.output}"
+        }),
+    )
+    .await;
+    let mut runs = Vec::new();
+    for n in 0..30 {
+        let server = if n % 2 == 0 { &first } else { &second };
+        runs.push(start(server, &token, &id, json!({})).await);
+    }
+    for run in &runs {
+        let done = finished(&first, &token, run).await;
+        assert_eq!(done["status"], "completed", "{done}");
+        assert_eq!(done["output"], 6);
+        let events =
+            first.state.store.outbox.events_by_correlation(uuid::Uuid::parse_str(run).unwrap(), 100).await.unwrap();
+        let completions = events.iter().filter(|e| e.event.event_type == "workflow.run.completed").count();
+        assert_eq!(completions, 1, "run {run}");
+    }
+    second.stop().await;
+    first.stop().await;
+}
