@@ -391,8 +391,13 @@ impl SqlRepos {
 
     async fn try_group_commit(&self, transitions: &[Transition]) -> Result<Vec<bool>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let mut applied = Vec::with_capacity(transitions.len());
-        for transition in transitions {
+        // Applied in run order (stable, so one run's transitions keep theirs): two committers then
+        // take the run and step locks of a batch in the same order and do not deadlock on them.
+        let mut order: Vec<usize> = (0..transitions.len()).collect();
+        order.sort_by_key(|&index| transitions[index].run_id);
+        let mut applied = vec![false; transitions.len()];
+        for index in order {
+            let transition = &transitions[index];
             raw(&mut tx, "SAVEPOINT workflow_transition").await?;
             let outcome = match apply_transition(&mut tx, transition).await {
                 Ok(outcome) => outcome,
@@ -406,7 +411,7 @@ impl SqlRepos {
                 raw(&mut tx, "ROLLBACK TO SAVEPOINT workflow_transition").await?;
             }
             raw(&mut tx, "RELEASE SAVEPOINT workflow_transition").await?;
-            applied.push(outcome);
+            applied[index] = outcome;
         }
         tx.commit().await?;
         Ok(applied)
