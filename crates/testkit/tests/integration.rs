@@ -47,6 +47,7 @@ on_both_backends!(
     run_control::live_updates_over_sse_and_websocket,
     run_control::coordinator_aliases_and_metrics,
     run_control::a_run_left_after_its_last_step_is_completed_after_restart,
+    run_control::retry_restores_a_parallel_join,
 );
 
 mod shared_state {

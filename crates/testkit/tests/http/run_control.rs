@@ -606,3 +606,52 @@ pub async fn two_workers_on_postgres_complete_each_run_once() {
     second.stop().await;
     first.stop().await;
 }
+
+/// A branch of a `parallel` fails while the other is still executing: retrying puts the container
+/// back to waiting at its join and the interrupted branch back to ready; the run completes with
+/// both branches' outputs and the steps completed before the failure are not run again.
+pub async fn retry_restores_a_parallel_join(backend: Backend) {
+    let (target, base) = Target::start().await;
+    let server = TestServer::start(backend).await;
+    let token = server.admin_token().await;
+    let id = create(
+        &server,
+        &token,
+        json!({
+            "name": "fan-retry",
+            "steps": [
+                {"id": "before", "kind": "http", "method": "GET", "url": format!("{base}/before"), "next": "both"},
+                {"id": "both", "kind": "parallel", "branches": [
+                    {"name": "left", "steps": [
+                        {"id": "l", "kind": "http", "method": "GET", "url": format!("{base}/fail/1")}
+                    ]},
+                    {"name": "right", "steps": [
+                        {"id": "r", "kind": "http", "method": "GET", "url": format!("{base}/slow")}
+                    ]}
+                ]}
+            ],
+            "output": {"left": "${steps.both.output.left.status}", "right": "${steps.both.output.right.status}"}
+        }),
+    )
+    .await;
+    let run = start(&server, &token, &id, json!({})).await;
+    let failed = finished(&server, &token, &run).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(step(&failed, "both").unwrap()["status"], "cancelled", "{failed}");
+    assert_eq!(step(&failed, "both/right/r").unwrap()["status"], "cancelled", "{failed}");
+
+    let (status, body) = control(&server, &token, &run, "retry").await;
+    assert_eq!(status, 200, "{body}");
+    let done = finished(&server, &token, &run).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["output"], json!({"left": 200, "right": 200}));
+    assert_eq!(step(&done, "before").unwrap()["attempt"], 1);
+    assert_eq!(step(&done, "both").unwrap()["attempt"], 1, "the container did not open again");
+    assert_eq!(step(&done, "both/left/l").unwrap()["attempt"], 2);
+    assert_eq!(target.calls_to("/before").len(), 1);
+    // The join fired once: the container's successors and the run's completion happened once.
+    let events =
+        server.state.store.outbox.events_by_correlation(uuid::Uuid::parse_str(&run).unwrap(), 100).await.unwrap();
+    assert_eq!(events.iter().filter(|e| e.event.event_type == "workflow.run.completed").count(), 1);
+    server.stop().await;
+}
