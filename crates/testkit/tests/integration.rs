@@ -40,6 +40,12 @@ on_both_backends!(
     workflows::http_condition_and_retries_run_durably,
     workflows::failures_timeouts_and_cancellation,
     workflows::parallel_foreach_and_delay,
+    steps::approval_approve_reject_timeout_and_restart,
+    steps::wait_event_matched_from_api_and_bus_and_timed_out,
+    steps::subworkflow_success_failure_and_cancellation,
+    steps::notify_webhook_and_email,
+    steps::ai_chat_completion_and_unconfigured_email,
+    steps::saga_compensates_in_reverse_completion_order,
 );
 
 mod shared_state {

@@ -10,6 +10,7 @@ pub mod probes;
 pub mod replicas;
 pub mod restart;
 pub mod sessions;
+pub mod steps;
 pub mod tenancy;
 pub mod throttle;
 pub mod workflows;

@@ -4,14 +4,21 @@
 //! exist only once its result committed (in the same transaction). A crash loses nothing: a step
 //! whose lease expires is claimed again with the same idempotency key.
 
+mod ai;
 mod commit;
 mod context;
+mod dispatch;
 mod execute;
 pub mod http;
 pub mod keys;
+mod notify;
 mod outcome;
 mod plan;
+mod saga;
 pub mod service;
+pub mod signals;
+mod subworkflow;
+mod waits;
 
 use auterity_store::{OrgScope, Store, StoreError};
 use auterity_types::workflow_records::{RunChange, RunRecord, StepRecord, Transition, run_status, step_status};
@@ -39,6 +46,8 @@ pub struct EngineConfig {
     pub idle_poll: Duration,
     /// Identifies this worker in leases.
     pub owner: String,
+    /// Outside services of `ai` and `notify` steps (`[workflows]` in the configuration).
+    pub services: auterity_config::WorkflowsConfig,
 }
 
 impl Default for EngineConfig {
@@ -48,6 +57,7 @@ impl Default for EngineConfig {
             concurrency: 64,
             idle_poll: Duration::from_millis(250),
             owner: format!("worker-{}", uuid::Uuid::now_v7()),
+            services: auterity_config::WorkflowsConfig::default(),
         }
     }
 }
@@ -63,11 +73,15 @@ pub struct Engine {
     wake: Arc<Notify>,
     definitions: DefinitionCache,
     in_flight: Mutex<HashMap<(uuid::Uuid, String), i32>>,
+    /// Bus events for `wait_event` steps, subscribed at construction so that events the relay
+    /// publishes at start-up (written while the server was down) are seen too.
+    bus_events: Mutex<Option<auterity_events::EventStream>>,
 }
 
 impl Engine {
     pub fn new(store: Store, events: auterity_events::Events, config: EngineConfig) -> Arc<Self> {
         let committer = Committer::start(store.clone(), events.clone());
+        let bus_events = events.subscribe(auterity_events::EventFilter::all());
         Arc::new(Self {
             store,
             config,
@@ -76,6 +90,7 @@ impl Engine {
             wake: Arc::new(Notify::new()),
             definitions: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
+            bus_events: Mutex::new(Some(bus_events)),
         })
     }
 
@@ -113,6 +128,17 @@ impl Engine {
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let permits = Arc::new(Semaphore::new(self.config.concurrency));
         let heartbeat = tokio::spawn(self.clone().heartbeat_loop(shutdown.clone()));
+        let listener = self.bus_events.lock().ok().and_then(|mut slot| slot.take()).map(|stream| {
+            let engine = self.clone();
+            tokio::spawn(async move {
+                use futures::StreamExt;
+                let mut stream = stream;
+                while let Some(event) = stream.next().await {
+                    engine.deliver_bus_event(&event).await;
+                }
+            })
+        });
+        let mut last_sweep = Instant::now() - Duration::from_secs(1);
         loop {
             if *shutdown.borrow() {
                 break;
@@ -129,6 +155,10 @@ impl Engine {
                 }
             }
             let got_work = !claimed.is_empty();
+            if !got_work || last_sweep.elapsed() >= Duration::from_secs(1) {
+                last_sweep = Instant::now();
+                self.wake_due_waits().await;
+            }
             for step in claimed {
                 let Ok(permit) = permits.clone().acquire_owned().await else { break };
                 if let Ok(mut in_flight) = self.in_flight.lock() {
@@ -159,6 +189,9 @@ impl Engine {
             }
         }
         heartbeat.abort();
+        if let Some(listener) = listener {
+            listener.abort();
+        }
         // Let in-flight steps finish their commits (bounded); unfinished ones are re-claimed later.
         let deadline = Instant::now() + Duration::from_secs(5);
         while permits.available_permits() < self.config.concurrency && Instant::now() < deadline {
@@ -233,7 +266,7 @@ impl Engine {
                         idempotency_key,
                         now: started_at,
                     };
-                    (execute::execute(call, &self.http).await, step_def.kind.name())
+                    (self.dispatch(call, &run).await, step_def.kind.name())
                 }
                 None => (
                     Outcome::failed(crate::definition::ErrorClass::Internal, "step not found in the definition"),
@@ -260,6 +293,7 @@ impl Engine {
         }
         if run_failed {
             metrics::counter!("auterity_workflow_runs_total", "status" => "failed").increment(1);
+            self.wake_parent(&run).await;
         }
         if path_ended {
             self.complete_if_done(&definition, run).await;
@@ -331,6 +365,12 @@ impl Engine {
     /// When every step instance of the run has ended, records the run's output and completion.
     async fn complete_if_done(&self, definition: &WorkflowDefinition, run: RunRecord) {
         let scope = OrgScope(run.org_id);
+        // A run that failed or is compensating meanwhile is not completed by a late path end.
+        match self.store.workflows.get_run(scope, run.id).await {
+            Ok(Some(current))
+                if !run_status::TERMINAL.contains(&current.status.as_str()) && current.error.is_none() => {}
+            _ => return,
+        }
         let Ok(steps) = self.store.workflows.list_steps(scope, run.id).await else { return };
         let open = steps.iter().any(|s| {
             matches!(
@@ -375,5 +415,6 @@ impl Engine {
             return;
         }
         metrics::counter!("auterity_workflow_runs_total", "status" => status).increment(1);
+        self.wake_parent(&run).await;
     }
 }
