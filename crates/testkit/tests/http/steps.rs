@@ -499,6 +499,7 @@ pub async fn saga_compensates_in_reverse_completion_order(backend: Backend) {
     assert_eq!(done["status"], "failed", "{done}");
     assert_eq!(done["error"]["step"], "car", "the run keeps its original error: {done}");
     assert_eq!(done["error"]["error"]["class"], "http_5xx");
+    assert!(done["error"].get("compensating").is_none(), "{done}");
     let order: Vec<String> = target.calls.lock().unwrap().iter().map(|(path, _, _)| path.clone()).collect();
     assert_eq!(order, ["/do/flight", "/do/hotel", "/always-500", "/undo/hotel", "/undo/flight"]);
     let undo_hotel = step(&done, "undo_hotel");

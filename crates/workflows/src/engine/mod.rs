@@ -368,7 +368,7 @@ impl Engine {
         // A run that failed or is compensating meanwhile is not completed by a late path end.
         match self.store.workflows.get_run(scope, run.id).await {
             Ok(Some(current))
-                if !run_status::TERMINAL.contains(&current.status.as_str()) && current.error.is_none() => {}
+                if !run_status::TERMINAL.contains(&current.status.as_str()) && !saga::is_compensating(&current) => {}
             _ => return,
         }
         let Ok(steps) = self.store.workflows.list_steps(scope, run.id).await else { return };

@@ -1,7 +1,7 @@
 //! Saga compensation. When a run fails, the `compensate` handlers of the step instances that
 //! completed run one at a time, latest completion first; each handler is a step instance like any
 //! other (claimed, retried, recorded). The run stays `running` with its original error recorded
-//! while they run, and ends `failed` with that error after the last one, whatever the handlers did.
+//! (marked `compensating: true`) while they run, and ends `failed` with that error after the last one, whatever the handlers did.
 
 use auterity_types::workflow_records::{RunChange, RunRecord, StepRecord, Transition, run_status, step_status};
 use chrono::{DateTime, Utc};
@@ -10,6 +10,21 @@ use serde_json::Value;
 use super::keys::{JOIN_SUFFIX, Scope, block_of, parse_key, step_in_scope};
 use super::plan;
 use crate::definition::{Step, WorkflowDefinition};
+
+/// Marks the run error while handlers run (removed when the run fails for good).
+const COMPENSATING: &str = "compensating";
+
+fn compensating_error(mut error: Value) -> Value {
+    if let Value::Object(map) = &mut error {
+        map.insert(COMPENSATING.to_owned(), Value::Bool(true));
+    }
+    error
+}
+
+/// Whether the run is compensating (its handlers are running; it must not complete).
+pub fn is_compensating(run: &RunRecord) -> bool {
+    run.error.as_ref().and_then(|e| e.get(COMPENSATING)).and_then(Value::as_bool).unwrap_or(false)
+}
 
 /// The steps of the block `scope` is in.
 fn block_steps<'a>(definition: &'a WorkflowDefinition, scope: &Scope) -> &'a [Step] {
@@ -71,7 +86,7 @@ pub fn begin(
     transition.run_change = Some(RunChange {
         status: run_status::RUNNING.to_owned(),
         output: None,
-        error: Some(plan::run_error(&failed.step_key, error)),
+        error: Some(compensating_error(plan::run_error(&failed.step_key, error))),
         started_at: None,
         completed_at: None,
     });
@@ -93,10 +108,14 @@ pub fn advance(
         return false;
     }
     let failed_key = run.error.as_ref().and_then(|e| e.get("step")).and_then(Value::as_str).unwrap_or_default();
+    let mut original = run.error.clone();
+    if let Some(Value::Object(error)) = original.as_mut() {
+        error.remove(COMPENSATING);
+    }
     transition.run_change = Some(RunChange {
         status: run_status::FAILED.to_owned(),
         output: None,
-        error: run.error.clone(),
+        error: original,
         started_at: None,
         completed_at: Some(now),
     });
