@@ -257,6 +257,27 @@ pub async fn wait_event_matched_from_api_and_bus_and_timed_out(backend: Backend)
     let done = finished(&server, &token, &run).await;
     assert_eq!(done["status"], "failed");
     assert_eq!(done["error"]["error"]["class"], "timeout", "{done}");
+
+    // An event written to the outbox while the server is down reaches the waiting step after a
+    // restart (the relay publishes it once the engine listens).
+    let run = start(&server, &token, &id, json!({"lead": "L9"})).await;
+    waiting_at(&server, &token, &run, "wait").await;
+    let org = server.state.default_org;
+    let (config, dir) = server.stop().await;
+    let store = auterity_store::Store::connect(&auterity_store::StoreOptions {
+        database_url: config.storage.effective_database_url(),
+        max_connections: 2,
+        pg_schema: config.storage.database_schema.clone(),
+    })
+    .await
+    .unwrap();
+    let event = auterity_types::SystemEvent::new("lead.scored", "crm", Some(org), json!({"lead": "L9", "score": 9}));
+    store.outbox.append_events(&[event]).await.unwrap();
+    store.close().await;
+    let server = TestServer::start_config(backend, config, dir).await;
+    let token = server.admin_token().await;
+    let done = finished(&server, &token, &run).await;
+    assert_eq!(done["output"], 9, "{done}");
     server.stop().await;
 }
 
