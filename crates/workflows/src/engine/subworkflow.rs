@@ -20,7 +20,7 @@ use crate::expr::ValueTemplate;
 use auterity_types::workflow_records::run_status;
 
 /// How often a waiting subworkflow step re-checks its child if no wake-up came.
-const CHILD_POLL: Duration = Duration::from_secs(30);
+const CHILD_POLL: Duration = Duration::from_secs(120);
 
 /// The id of the child run a step instance starts: stable across re-executions of the step.
 pub fn child_run_id(parent: Uuid, step_key: &str) -> Uuid {
