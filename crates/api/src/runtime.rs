@@ -138,8 +138,10 @@ impl Platform {
         .await?;
 
         let (shutdown, shutdown_rx) = watch::channel(false);
+        // The engine subscribes to the bus before the relay publishes what the outbox holds.
+        let engine_config = EngineConfig { services: config.workflows.clone(), ..EngineConfig::default() };
+        let engine = auterity_workflows::engine::Engine::new(store.clone(), events.clone(), engine_config);
         let mut tasks = vec![events.start_relay(shutdown_rx.clone())];
-        let engine = auterity_workflows::engine::Engine::new(store.clone(), events.clone(), EngineConfig::default());
         if config.roles.contains(&Role::Worker) {
             tasks.push(tokio::spawn(engine.clone().run(shutdown_rx)));
         }

@@ -4,7 +4,9 @@
 mod load;
 mod model;
 mod secret;
+mod workflows;
 
 pub use load::{ConfigError, FlagOverrides, load, load_from};
 pub use model::{AuthConfig, Config, Role, ServerConfig, StorageConfig, TelemetryConfig, ThrottleConfig};
 pub use secret::Secret;
+pub use workflows::{AiEndpointConfig, SmtpConfig, SmtpTls, WorkflowsConfig};

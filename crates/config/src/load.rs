@@ -205,6 +205,20 @@ mod tests {
     }
 
     #[test]
+    fn workflow_services_are_optional_and_their_secrets_redacted() {
+        let config = from_toml("", &FlagOverrides::default()).unwrap();
+        assert!(config.workflows.ai.is_none() && config.workflows.smtp.is_none());
+        let toml = "[workflows.ai]\nbase_url = \"http://127.0.0.1:1/v1\"\napi_key = \"sk-S3cret\"\n\
+                    [workflows.smtp]\nhost = \"mail.local\"\nfrom = \"a@b.test\"\ntls = \"none\"\n";
+        let config = from_toml(toml, &FlagOverrides::default()).unwrap();
+        let ai = config.workflows.ai.as_ref().unwrap();
+        assert_eq!(ai.api_key.as_ref().unwrap().expose(), "sk-S3cret");
+        assert_eq!(config.workflows.smtp.as_ref().unwrap().tls, crate::SmtpTls::None);
+        assert!(!toml::to_string(&config).unwrap().contains("S3cret"));
+        assert!(from_toml("[workflows.smtp]\nhost = \"x\"\n", &FlagOverrides::default()).is_err(), "from is required");
+    }
+
+    #[test]
     fn secrets_are_redacted_when_shown() {
         let config = from_toml("[auth]\nadmin_password = \"S3cret-password!\"\n", &FlagOverrides::default()).unwrap();
         let shown = toml::to_string(&config).unwrap();

@@ -29,6 +29,8 @@ pub struct Config {
     pub auth: AuthConfig,
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    #[serde(default)]
+    pub workflows: crate::WorkflowsConfig,
 }
 
 impl Default for Config {
@@ -39,6 +41,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             auth: AuthConfig::default(),
             telemetry: TelemetryConfig::default(),
+            workflows: crate::WorkflowsConfig::default(),
         }
     }
 }

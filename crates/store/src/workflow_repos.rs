@@ -105,7 +105,7 @@ pub trait WorkflowRepo: Send + Sync {
     ) -> Result<i64, StoreError>;
 
     /// Claims up to `limit` steps for `owner`: `ready` steps with `ready_at <= now` of runs whose
-    /// status is `running`, plus `running` steps whose lease expired before `now` (an interrupted
+    /// status is `running` or `waiting` (a run waiting on one step may progress on others), plus `running` steps whose lease expired before `now` (an interrupted
     /// attempt). Each claimed step becomes `running` with `lease_owner = owner`,
     /// `lease_expires_at = lease_until`, `attempt = attempt + 1`, `started_at = now`. Highest run
     /// priority first, then oldest `ready_at`; expired leases are taken before ready steps (two
@@ -128,8 +128,9 @@ pub trait WorkflowRepo: Send + Sync {
         lease_until: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
     /// Applies many transitions in ONE transaction (group commit). Each transition with a guard
-    /// applies only if its guarded step is still `running` under that owner and attempt; otherwise
-    /// it is skipped entirely (nothing of it is written). Returns, per transition, whether it applied.
+    /// applies only if its guarded step is still `running` under that owner and attempt, and one
+    /// with `expect_status` only if that step has that status; otherwise it is skipped entirely
+    /// (nothing of it is written). Returns, per transition, whether it applied.
     /// A transition also writes its attempt row, outbox events, run change (and the run's
     /// `unified_executions` status/completed_at/error_message when the run status changes).
     ///

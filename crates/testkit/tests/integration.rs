@@ -48,6 +48,12 @@ on_both_backends!(
     run_control::coordinator_aliases_and_metrics,
     run_control::a_run_left_after_its_last_step_is_completed_after_restart,
     run_control::retry_restores_a_parallel_join,
+    steps::approval_approve_reject_timeout_and_restart,
+    steps::wait_event_matched_from_api_and_bus_and_timed_out,
+    steps::subworkflow_success_failure_and_cancellation,
+    steps::notify_webhook_and_email,
+    steps::ai_chat_completion_and_unconfigured_email,
+    steps::saga_compensates_in_reverse_completion_order,
 );
 
 mod shared_state {

@@ -177,6 +177,9 @@ pub struct Transition {
     pub run_id: Uuid,
     pub org_id: Option<OrgId>,
     pub guard: Option<LeaseGuard>,
+    /// `(step_key, status)`: the transition applies only while that step has that status (an
+    /// outside signal — approval, event, timeout — moves a `waiting` step at most once).
+    pub expect_status: Option<(String, String)>,
     pub step_changes: Vec<StepChange>,
     /// Inserted; a key that already exists in the run is left as it is (idempotent scheduling).
     pub new_steps: Vec<StepRecord>,

@@ -7,6 +7,7 @@ pub mod docs;
 pub mod health;
 pub mod live;
 pub mod runs;
+pub mod workflow_signals;
 pub mod workflows;
 
 use std::sync::OnceLock;
@@ -87,6 +88,9 @@ pub fn route_table() -> RouteTable<AppState> {
     guarded!(t, runs::list_step_attempts_handler);
     guarded!(t, live::run_events_handler);
     guarded!(t, live::run_socket_handler);
+    guarded!(t, workflow_signals::approve_step_handler);
+    guarded!(t, workflow_signals::reject_step_handler);
+    guarded!(t, workflow_signals::send_run_event_handler);
     t
 }
 

@@ -121,6 +121,11 @@ pub struct RunView {
     pub error: Option<Value>,
     pub trigger: String,
     pub correlation_id: Uuid,
+    /// The run whose `subworkflow` step started this one, and that step's key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_run_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_step_key: Option<String>,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub started_at: Option<chrono::DateTime<chrono::Utc>>,
     pub completed_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -146,6 +151,8 @@ impl From<RunRecord> for RunView {
             error: r.error,
             trigger: r.trigger,
             correlation_id: r.correlation_id,
+            parent_run_id: r.parent_run_id,
+            parent_step_key: r.parent_step_key,
             created_at: r.created_at,
             started_at: r.started_at,
             completed_at: r.completed_at,

@@ -691,6 +691,45 @@ macro_rules! __store_conformance_workflows {
             }
 
             #[::tokio::test]
+            async fn signals_apply_once_and_waiting_runs_progress() {
+                let f = fixture().await;
+                let store = &f.store;
+                let (run, _) = f.start(0, run_status::WAITING, &[("ask", "waiting"), ("other", "ready")]).await;
+                let t = now() + Duration::seconds(1);
+                // A run waiting on one step still has its other ready steps claimed.
+                let claimed = store.workflows.claim_steps("worker", t, t + Duration::seconds(20), 10).await.unwrap();
+                assert_eq!(keys(&claimed), ["other"]);
+                // Two signals race for the same waiting step: the first applies, the second writes nothing.
+                let signal = |output: serde_json::Value| Transition {
+                    expect_status: Some(("ask".to_owned(), step_status::WAITING.to_owned())),
+                    step_changes: vec![StepChange::Set {
+                        step_key: "ask".to_owned(),
+                        status: step_status::READY.to_owned(),
+                        output: Some(output),
+                        error: None,
+                        ready_at: Some(t),
+                        wake_at: None,
+                        completed_at: None,
+                    }],
+                    ..transition(&run, t)
+                };
+                let applied = store
+                    .workflows
+                    .commit_transitions(&[signal(json!({"decision": "approved"})), signal(json!({"decision": "rejected"}))])
+                    .await
+                    .unwrap();
+                assert_eq!(applied, vec![true, false]);
+                let ask = f.step(&run, "ask").await;
+                assert_eq!((ask.status.as_str(), ask.output), ("ready", Some(json!({"decision": "approved"}))));
+                assert_eq!(store.workflows.commit_transitions(&[signal(json!({}))]).await.unwrap(), vec![false]);
+                let missing = Transition {
+                    expect_status: Some(("nope".to_owned(), step_status::WAITING.to_owned())),
+                    ..transition(&run, t)
+                };
+                assert_eq!(store.workflows.commit_transitions(&[missing]).await.unwrap(), vec![false]);
+            }
+
+            #[::tokio::test]
             async fn timers_next_due_queue_depth_and_heartbeats() {
                 let f = fixture().await;
                 let (store, scope) = (&f.store, f.scope);

@@ -23,7 +23,7 @@ macro_rules! claim_candidates {
             $select,
             " FROM workflow_steps w JOIN workflow_runs r ON r.id = w.run_id WHERE ",
             $cond,
-            " AND r.status = 'running' ORDER BY w.priority DESC, w.ready_at LIMIT $4",
+            " AND r.status IN ('running', 'waiting') ORDER BY w.priority DESC, w.ready_at LIMIT $4",
             $lock
         )
     };
@@ -193,6 +193,24 @@ async fn apply_transition(tx: &mut Tx, t: &Transition) -> Result<bool, StoreErro
             .fetch_optional(&mut **tx)
             .await?;
         if held.is_none() {
+            return Ok(false);
+        }
+    }
+
+    if let Some((step_key, status)) = &t.expect_status {
+        let sql = match DIALECT {
+            Dialect::Postgres => {
+                "SELECT 1 FROM workflow_steps WHERE run_id = $1 AND step_key = $2 AND status = $3 FOR UPDATE"
+            }
+            Dialect::Sqlite => "SELECT 1 FROM workflow_steps WHERE run_id = $1 AND step_key = $2 AND status = $3",
+        };
+        let found: Option<i32> = sqlx::query_scalar(sql)
+            .bind(t.run_id)
+            .bind(step_key)
+            .bind(status)
+            .fetch_optional(&mut **tx)
+            .await?;
+        if found.is_none() {
             return Ok(false);
         }
     }
@@ -423,12 +441,12 @@ impl SqlRepos {
         let row = sqlx::query(
             "SELECT \
              (SELECT s.ready_at FROM workflow_steps s JOIN workflow_runs r ON r.id = s.run_id \
-              WHERE s.status = 'ready' AND s.ready_at IS NOT NULL AND r.status = 'running' \
+              WHERE s.status = 'ready' AND s.ready_at IS NOT NULL AND r.status IN ('running', 'waiting') \
               ORDER BY s.ready_at LIMIT 1) AS ready, \
              (SELECT wake_at FROM workflow_steps WHERE status = 'waiting' AND wake_at IS NOT NULL \
               ORDER BY wake_at LIMIT 1) AS wake, \
              (SELECT s.lease_expires_at FROM workflow_steps s JOIN workflow_runs r ON r.id = s.run_id \
-              WHERE s.status = 'running' AND s.lease_expires_at IS NOT NULL AND r.status = 'running' \
+              WHERE s.status = 'running' AND s.lease_expires_at IS NOT NULL AND r.status IN ('running', 'waiting') \
               ORDER BY s.lease_expires_at LIMIT 1) AS lease",
         )
         .fetch_one(&self.pool)
@@ -449,7 +467,7 @@ impl SqlRepos {
         let row = sqlx::query(
             "SELECT COUNT(*) AS depth, MIN(s.ready_at) AS oldest FROM workflow_steps s \
              JOIN workflow_runs r ON r.id = s.run_id \
-             WHERE s.status = 'ready' AND s.ready_at <= $1 AND r.status = 'running'",
+             WHERE s.status = 'ready' AND s.ready_at <= $1 AND r.status IN ('running', 'waiting')",
         )
         .bind(at(now))
         .fetch_one(&self.pool)

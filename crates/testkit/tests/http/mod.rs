@@ -11,6 +11,7 @@ pub mod replicas;
 pub mod restart;
 pub mod run_control;
 pub mod sessions;
+pub mod steps;
 pub mod tenancy;
 pub mod throttle;
 pub mod workflows;

@@ -35,6 +35,23 @@ impl Engine {
         started_at: DateTime<Utc>,
     ) {
         let now = Utc::now();
+        let guard =
+            LeaseGuard { step_key: step.step_key.clone(), owner: self.config.owner.clone(), attempt: step.attempt };
+        if super::saga::is_compensating(run) {
+            // The compensation handlers end this run; a finishing step scheduled meanwhile retires.
+            let retire = Transition {
+                run_id: run.id,
+                org_id: Some(run.org_id),
+                guard: Some(guard),
+                step_changes: vec![plan::set(FINISH_KEY, step_status::COMPLETED, None, None, None, now)],
+                at: now,
+                ..Transition::default()
+            };
+            if let Err(error) = self.committer.commit(retire).await {
+                tracing::warn!(%error, run_id = %run.id, "failed to retire a finishing step");
+            }
+            return;
+        }
         let context = context::build(run, steps, "");
         let (status, output, error) = match &definition.output {
             Some(template) => match ValueTemplate::compile(template).and_then(|t| t.render(&context)) {
@@ -51,11 +68,7 @@ impl Engine {
         let transition = Transition {
             run_id: run.id,
             org_id: Some(run.org_id),
-            guard: Some(LeaseGuard {
-                step_key: step.step_key.clone(),
-                owner: self.config.owner.clone(),
-                attempt: step.attempt,
-            }),
+            guard: Some(guard),
             step_changes: vec![plan::set(FINISH_KEY, step_state, None, error.clone(), None, now)],
             attempt: Some(AttemptRecord {
                 run_id: run.id,
@@ -86,6 +99,7 @@ impl Engine {
         match self.committer.commit(transition).await {
             Ok(true) => {
                 metrics::counter!("auterity_workflow_runs_total", "status" => status).increment(1);
+                self.wake_parent(run).await;
             }
             Ok(false) => {
                 tracing::debug!(run_id = %run.id, "run completion discarded: lease lost or the run already ended");

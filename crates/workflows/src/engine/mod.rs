@@ -4,18 +4,25 @@
 //! exist only once its result committed (in the same transaction). A crash loses nothing: a step
 //! whose lease expires is claimed again with the same idempotency key.
 
+mod ai;
 mod commit;
 mod context;
 pub mod control;
+mod dispatch;
 mod execute;
 pub mod finish;
 mod gauges;
 pub mod http;
 pub mod keys;
 pub mod live;
+mod notify;
 mod outcome;
 mod plan;
+mod saga;
 pub mod service;
+pub mod signals;
+mod subworkflow;
+mod waits;
 
 use auterity_store::{OrgScope, Store, StoreError};
 use auterity_types::workflow_records::{RunRecord, StepRecord, step_status};
@@ -42,6 +49,8 @@ pub struct EngineConfig {
     pub idle_poll: Duration,
     /// Identifies this worker in leases.
     pub owner: String,
+    /// Outside services of `ai` and `notify` steps (`[workflows]` in the configuration).
+    pub services: auterity_config::WorkflowsConfig,
 }
 
 impl Default for EngineConfig {
@@ -51,6 +60,7 @@ impl Default for EngineConfig {
             concurrency: 64,
             idle_poll: Duration::from_millis(250),
             owner: format!("worker-{}", uuid::Uuid::now_v7()),
+            services: auterity_config::WorkflowsConfig::default(),
         }
     }
 }
@@ -66,11 +76,15 @@ pub struct Engine {
     wake: Arc<Notify>,
     definitions: DefinitionCache,
     in_flight: Mutex<HashMap<(uuid::Uuid, String), i32>>,
+    /// Bus events for `wait_event` steps, subscribed at construction so that events the relay
+    /// publishes at start-up (written while the server was down) are seen too.
+    bus_events: Mutex<Option<auterity_events::EventStream>>,
 }
 
 impl Engine {
     pub fn new(store: Store, events: auterity_events::Events, config: EngineConfig) -> Arc<Self> {
         let committer = Committer::start(store.clone(), events.clone());
+        let bus_events = events.subscribe(auterity_events::EventFilter::all());
         Arc::new(Self {
             store,
             config,
@@ -79,6 +93,7 @@ impl Engine {
             wake: Arc::new(Notify::new()),
             definitions: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
+            bus_events: Mutex::new(Some(bus_events)),
         })
     }
 
@@ -117,6 +132,17 @@ impl Engine {
         let permits = Arc::new(Semaphore::new(self.config.concurrency));
         let heartbeat = tokio::spawn(self.clone().heartbeat_loop(shutdown.clone()));
         let gauges = tokio::spawn(self.clone().gauge_loop(shutdown.clone()));
+        let listener = self.bus_events.lock().ok().and_then(|mut slot| slot.take()).map(|stream| {
+            let engine = self.clone();
+            tokio::spawn(async move {
+                use futures::StreamExt;
+                let mut stream = stream;
+                while let Some(event) = stream.next().await {
+                    engine.deliver_bus_event(&event).await;
+                }
+            })
+        });
+        let mut last_sweep = Instant::now() - Duration::from_secs(1);
         loop {
             if *shutdown.borrow() {
                 break;
@@ -133,6 +159,10 @@ impl Engine {
                 }
             }
             let got_work = !claimed.is_empty();
+            if !got_work || last_sweep.elapsed() >= Duration::from_secs(1) {
+                last_sweep = Instant::now();
+                self.wake_due_waits().await;
+            }
             for step in claimed {
                 let Ok(permit) = permits.clone().acquire_owned().await else { break };
                 if let Ok(mut in_flight) = self.in_flight.lock() {
@@ -164,6 +194,9 @@ impl Engine {
         }
         heartbeat.abort();
         gauges.abort();
+        if let Some(listener) = listener {
+            listener.abort();
+        }
         // Let in-flight steps finish their commits (bounded); unfinished ones are re-claimed later.
         let deadline = Instant::now() + Duration::from_secs(5);
         while permits.available_permits() < self.config.concurrency && Instant::now() < deadline {
@@ -242,7 +275,7 @@ impl Engine {
                         idempotency_key,
                         now: started_at,
                     };
-                    (execute::execute(call, &self.http).await, step_def.kind.name())
+                    (self.dispatch(call, &run).await, step_def.kind.name())
                 }
                 None => (
                     Outcome::failed(crate::definition::ErrorClass::Internal, "step not found in the definition"),
@@ -270,6 +303,7 @@ impl Engine {
         }
         if run_failed {
             metrics::counter!("auterity_workflow_runs_total", "status" => "failed").increment(1);
+            self.wake_parent(&run).await;
         }
         if retrying {
             metrics::counter!("auterity_workflow_retries_total").increment(1);

@@ -15,6 +15,10 @@ pub enum Outcome {
     /// A container (`parallel`, `foreach`) opened: start these step keys now, and wait at a join
     /// until `remaining` paths have ended. `memo` is kept on the container (e.g. foreach items).
     Expand { memo: Value, remaining: i32, start: Vec<(String, String)> },
+    /// Parked for something outside the run (a decision, an event, a child run): the step becomes
+    /// `waiting` with `memo` as its output, until a signal or `wake_at` (a timeout, a poll) makes
+    /// it ready again; its next attempt reads the memo the signal left.
+    Wait { memo: Value, wake_at: Option<DateTime<Utc>> },
     /// The attempt failed; `class` decides whether a retry is allowed.
     Failed { class: ErrorClass, error: Value },
 }

@@ -185,10 +185,39 @@ pub fn plan(
             path_ended = successors(definition, run, steps, container_key, None, now, &mut transition);
             transition.attempt = Some(attempt("completed", None));
         }
+        Outcome::Completed { output, .. } if super::saga::is_handler(definition, &step.step_key) => {
+            // A compensation handler finished: the next one, or the end of the failed run.
+            transition.step_changes.push(set(&step.step_key, step_status::COMPLETED, Some(output), None, None, now));
+            transition.attempt = Some(attempt("completed", None));
+            run_failed = super::saga::advance(definition, run, steps, now, &mut transition);
+        }
         Outcome::Completed { output, next } => {
             transition.step_changes.push(set(&step.step_key, step_status::COMPLETED, Some(output), None, None, now));
             path_ended = successors(definition, run, steps, &step.step_key, next, now, &mut transition);
             transition.attempt = Some(attempt("completed", None));
+        }
+        Outcome::Wait { memo, wake_at } => {
+            transition.step_changes.push(StepChange::Set {
+                step_key: step.step_key.clone(),
+                status: step_status::WAITING.to_owned(),
+                output: Some(memo),
+                error: None,
+                ready_at: None,
+                wake_at,
+                completed_at: None,
+            });
+            if run.status == run_status::RUNNING {
+                // Guarded: a run paused meanwhile stays paused (the step is claimed again later).
+                transition.run_status_in = vec![run_status::RUNNING.to_owned()];
+                transition.run_change = Some(RunChange {
+                    status: run_status::WAITING.to_owned(),
+                    output: None,
+                    error: run.error.clone(),
+                    started_at: None,
+                    completed_at: None,
+                });
+            }
+            transition.attempt = Some(attempt("waiting", None));
         }
         Outcome::Sleep { until, memo } => {
             transition.step_changes.push(set(&step.step_key, step_status::READY, Some(memo), None, Some(until), now));
@@ -234,8 +263,15 @@ pub fn plan(
                     now,
                 ));
                 transition.attempt = Some(attempt("failed", Some(error.clone())));
-                fail_run(run, steps, &step.step_key, &step.step_id, error, now, &mut transition);
-                run_failed = true;
+                if super::saga::is_handler(definition, &step.step_key) {
+                    // A failed handler does not stop the others; the run keeps its original error.
+                    run_failed = super::saga::advance(definition, run, steps, now, &mut transition);
+                } else if super::saga::begin(definition, run, steps, step, &error, now, &mut transition) {
+                    // Compensation started; the run fails once its handlers have run.
+                } else {
+                    fail_run(run, steps, &step.step_key, &step.step_id, error, now, &mut transition);
+                    run_failed = true;
+                }
             }
         }
     }
@@ -256,6 +292,39 @@ pub fn fail_run(
     now: DateTime<Utc>,
     transition: &mut Transition,
 ) {
+    cancel_open_steps(steps, failed_key, now, transition);
+    // Exactly one failure (or completion, or cancellation) ends a run.
+    transition.run_status_in = super::control::unfinished_statuses();
+    transition.run_change = Some(RunChange {
+        status: run_status::FAILED.to_owned(),
+        output: None,
+        error: Some(run_error(failed_key, &error)),
+        started_at: None,
+        completed_at: Some(now),
+    });
+    transition.events.push(step_failed_event(run, failed_key, failed_id, &error));
+    transition.events.push(run_failed_event(run, failed_key));
+}
+
+/// The run's `error` when step `failed_key` failed it.
+pub fn run_error(failed_key: &str, error: &Value) -> Value {
+    json!({"step": failed_key, "error": error})
+}
+
+pub fn step_failed_event(run: &RunRecord, failed_key: &str, failed_id: &str, error: &Value) -> SystemEvent {
+    event(
+        run,
+        "workflow.step.failed",
+        json!({"run_id": run.id, "step": failed_key, "step_id": failed_id, "error": error}),
+    )
+}
+
+pub fn run_failed_event(run: &RunRecord, failed_key: &str) -> SystemEvent {
+    event(run, "workflow.run.failed", json!({"run_id": run.id, "workflow_id": run.workflow_id, "step": failed_key}))
+}
+
+/// Cancels every step instance still to run except `failed_key`.
+pub fn cancel_open_steps(steps: &[StepRecord], failed_key: &str, now: DateTime<Utc>, transition: &mut Transition) {
     for other in steps {
         let open = matches!(
             other.status.as_str(),
@@ -273,23 +342,4 @@ pub fn fail_run(
             ));
         }
     }
-    // Exactly one failure (or completion, or cancellation) ends a run.
-    transition.run_status_in = super::control::unfinished_statuses();
-    transition.run_change = Some(RunChange {
-        status: run_status::FAILED.to_owned(),
-        output: None,
-        error: Some(json!({"step": failed_key, "error": error})),
-        started_at: None,
-        completed_at: Some(now),
-    });
-    transition.events.push(event(
-        run,
-        "workflow.step.failed",
-        json!({"run_id": run.id, "step": failed_key, "step_id": failed_id, "error": error}),
-    ));
-    transition.events.push(event(
-        run,
-        "workflow.run.failed",
-        json!({"run_id": run.id, "workflow_id": run.workflow_id, "step": failed_key}),
-    ));
 }

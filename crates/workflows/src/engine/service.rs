@@ -25,6 +25,8 @@ pub enum WorkflowError {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -35,6 +37,7 @@ impl WorkflowError {
             WorkflowError::Invalid(_) => ErrorCode::Validation,
             WorkflowError::NotFound(_) => ErrorCode::NotFound,
             WorkflowError::Conflict(_) => ErrorCode::AlreadyExists,
+            WorkflowError::Forbidden(_) => ErrorCode::Forbidden,
             WorkflowError::Store(e) => e.code(),
         }
     }
@@ -62,6 +65,14 @@ pub struct StartRun {
 impl WorkflowService {
     pub fn new(store: Store, engine: Arc<Engine>) -> Self {
         Self { store, engine }
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     pub async fn create(
@@ -294,6 +305,18 @@ impl WorkflowService {
             return Err(WorkflowError::Conflict("the run ended meanwhile".into()));
         }
         metrics::counter!("auterity_workflow_runs_total", "status" => "cancelled").increment(1);
-        Ok(self.run(org, run_id).await?.0)
+        // Children of waiting `subworkflow` steps are cancelled with their parent.
+        for step in steps.iter().filter(|s| s.status == step_status::WAITING) {
+            let child = step.output.as_ref().and_then(|m| m.get("child_run_id")).and_then(Value::as_str);
+            if let Some(child) = child.and_then(|c| Uuid::parse_str(c).ok()) {
+                match Box::pin(self.cancel(org, actor, child)).await {
+                    Ok(_) | Err(WorkflowError::Conflict(_) | WorkflowError::NotFound(_)) => {}
+                    Err(error) => tracing::warn!(%error, %child, "cancelling a child run failed"),
+                }
+            }
+        }
+        let cancelled = self.run(org, run_id).await?.0;
+        self.engine.wake_parent(&cancelled).await;
+        Ok(cancelled)
     }
 }
