@@ -156,6 +156,19 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     if !matches!(config.telemetry.log_format.as_str(), "json" | "pretty") {
         return invalid("telemetry.log_format must be json or pretty".to_owned());
     }
+    let egress = &config.egress;
+    if egress.connect_timeout_ms == 0 || egress.request_timeout_secs == 0 || egress.max_response_bytes == 0 {
+        return invalid(
+            "egress.connect_timeout_ms, egress.request_timeout_secs and egress.max_response_bytes must be positive"
+                .to_owned(),
+        );
+    }
+    for host in egress.allowed_hosts.iter().chain(&egress.denied_hosts) {
+        let name = host.strip_prefix("*.").unwrap_or(host);
+        if name.is_empty() || (name.contains(['/', ':', '*', ' ']) && name.parse::<std::net::IpAddr>().is_err()) {
+            return invalid(format!("egress host {host:?} must be a host name, an IP address or *.domain"));
+        }
+    }
     for origin in &config.server.cors_allowed_origins {
         if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
             return invalid(format!("server.cors_allowed_origins entry {origin:?} must be * or an http(s) origin"));

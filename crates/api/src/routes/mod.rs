@@ -5,6 +5,7 @@ pub mod ai;
 pub mod auth;
 pub mod docs;
 pub mod health;
+pub mod secrets;
 pub mod workflows;
 
 use std::sync::OnceLock;
@@ -76,6 +77,14 @@ pub fn route_table() -> RouteTable<AppState> {
     guarded!(t, workflows::delete_workflow_handler);
     guarded!(t, workflows::versions_handler);
     guarded!(t, workflows::start_run_handler);
+
+    guarded!(t, secrets::list_secrets_handler);
+    guarded!(t, secrets::create_secret_handler);
+    guarded!(t, secrets::get_secret_handler);
+    guarded!(t, secrets::update_secret_handler);
+    guarded!(t, secrets::delete_secret_handler);
+    guarded!(t, secrets::get_egress_handler);
+    guarded!(t, secrets::update_egress_handler);
     t
 }
 

@@ -11,6 +11,7 @@ pub mod http;
 pub mod keys;
 mod outcome;
 mod plan;
+pub mod redact;
 pub mod service;
 
 use auterity_store::{OrgScope, Store, StoreError};
@@ -39,6 +40,12 @@ pub struct EngineConfig {
     pub idle_poll: Duration,
     /// Identifies this worker in leases.
     pub owner: String,
+    /// Outbound HTTP of `http` steps (and `notify`, webhooks): egress policy, timeouts, size limit.
+    pub outbound: crate::outbound::Outbound,
+    /// Whether private ranges are denied for organizations that have not chosen themselves.
+    pub deny_private: bool,
+    /// Where `secrets.NAME` comes from; without one, any secret reference fails its step.
+    pub secrets: Option<Arc<crate::secrets::SecretService>>,
 }
 
 impl Default for EngineConfig {
@@ -48,6 +55,9 @@ impl Default for EngineConfig {
             concurrency: 64,
             idle_poll: Duration::from_millis(250),
             owner: format!("worker-{}", uuid::Uuid::now_v7()),
+            outbound: crate::outbound::Outbound::default(),
+            deny_private: false,
+            secrets: None,
         }
     }
 }
@@ -58,7 +68,6 @@ type DefinitionCache = Mutex<HashMap<(uuid::Uuid, i32), Arc<WorkflowDefinition>>
 pub struct Engine {
     store: Store,
     config: EngineConfig,
-    http: reqwest::Client,
     committer: Committer,
     wake: Arc<Notify>,
     definitions: DefinitionCache,
@@ -71,7 +80,6 @@ impl Engine {
         Arc::new(Self {
             store,
             config,
-            http: http::client(),
             committer,
             wake: Arc::new(Notify::new()),
             definitions: Mutex::new(HashMap::new()),
@@ -86,6 +94,33 @@ impl Engine {
 
     pub fn committer(&self) -> &Committer {
         &self.committer
+    }
+
+    /// The outbound client every call made for a workflow goes through.
+    pub fn outbound(&self) -> &crate::outbound::Outbound {
+        &self.config.outbound
+    }
+
+    /// Whether `org` denies private ranges: its own choice, else the configured default. When the
+    /// choice cannot be read, private ranges are denied (fail closed).
+    pub async fn deny_private_for(&self, org: auterity_types::OrgId) -> bool {
+        match self.store.outbound.get_egress_setting(OrgScope(org)).await {
+            Ok(setting) => setting.deny_private.unwrap_or(self.config.deny_private),
+            Err(error) => {
+                tracing::warn!(%error, "reading the organization's egress setting failed; denying private ranges");
+                true
+            }
+        }
+    }
+
+    /// The values of the secrets the run's definition reads, for one evaluation.
+    async fn run_secrets(
+        &self,
+        definition: &WorkflowDefinition,
+        run: &RunRecord,
+    ) -> Result<std::collections::BTreeMap<String, secrecy::SecretString>, crate::secrets::SecretError> {
+        let names = redact::referenced_secrets(definition);
+        redact::load(self.config.secrets.as_deref(), run.org_id, &names).await
     }
 
     pub(crate) async fn definition(&self, run: &RunRecord) -> Result<Arc<WorkflowDefinition>, String> {
@@ -212,13 +247,31 @@ impl Engine {
                 return;
             }
         };
+        let mut secrets = std::collections::BTreeMap::new();
+        let mut secrets_failed = None;
         let (outcome, kind) = if step.step_key.ends_with(JOIN_SUFFIX) {
             (self.join_outcome(&definition, &run, &steps, &step), "join")
         } else {
             let (scope_of_step, id) = parse_key(&step.step_key);
             match step_in_scope(&definition, &scope_of_step, id) {
                 Some(step_def) => {
-                    let context = context::build(&run, &steps, &step.step_key);
+                    let mut context = context::build(&run, &steps, &step.step_key);
+                    match self.run_secrets(&definition, &run).await {
+                        Ok(values) => secrets = values,
+                        Err(error) => {
+                            tracing::warn!(%error, run_id = %run.id, "loading the run's secrets failed");
+                            let class = match error {
+                                crate::secrets::SecretError::Store(_) => crate::definition::ErrorClass::Unavailable,
+                                _ => crate::definition::ErrorClass::Internal,
+                            };
+                            secrets_failed = Some(Outcome::failed(class, format!("secrets: {error}")));
+                        }
+                    }
+                    context.secrets = secrets.clone();
+                    let deny_private = match step_def.kind {
+                        crate::definition::StepKind::Http(_) => self.deny_private_for(run.org_id).await,
+                        _ => self.config.deny_private,
+                    };
                     let idempotency_key = match &step_def.idempotency_key {
                         Some(template) => crate::expr::Template::parse(template)
                             .and_then(|t| t.render_string(&context))
@@ -232,8 +285,13 @@ impl Engine {
                         context: &context,
                         idempotency_key,
                         now: started_at,
+                        deny_private,
                     };
-                    (execute::execute(call, &self.http).await, step_def.kind.name())
+                    let outcome = match secrets_failed.take() {
+                        Some(failed) => failed,
+                        None => execute::execute(call, &self.config.outbound).await,
+                    };
+                    (outcome, step_def.kind.name())
                 }
                 None => (
                     Outcome::failed(crate::definition::ErrorClass::Internal, "step not found in the definition"),
@@ -245,7 +303,8 @@ impl Engine {
             .record(started.elapsed().as_secs_f64());
         let jitter = rand::random::<f64>() * 2.0 - 1.0;
         let state = plan::RunState { definition: &definition, run: &run, steps: &steps, owner: &self.config.owner };
-        let planned = plan::plan(&state, &step, outcome, started_at, jitter);
+        let mut planned = plan::plan(&state, &step, outcome, started_at, jitter);
+        redact::redact_transition(&mut planned.transition, &secrets);
         let (path_ended, run_failed) = (planned.path_ended, planned.run_failed);
         match self.committer.commit(planned.transition).await {
             Ok(true) => {}
@@ -342,7 +401,15 @@ impl Engine {
             return;
         }
         let now = Utc::now();
-        let context = context::build(&run, &steps, "");
+        let mut context = context::build(&run, &steps, "");
+        let secrets = match self.run_secrets(definition, &run).await {
+            Ok(secrets) => secrets,
+            Err(error) => {
+                tracing::warn!(%error, run_id = %run.id, "loading the run's secrets failed; completion retried later");
+                return;
+            }
+        };
+        context.secrets = secrets.clone();
         let (status, output, error) = match &definition.output {
             Some(template) => match ValueTemplate::compile(template).and_then(|t| t.render(&context)) {
                 Ok(output) => (run_status::COMPLETED, Some(output), None),
@@ -370,6 +437,8 @@ impl Engine {
             at: now,
             ..Transition::default()
         };
+        let mut transition = transition;
+        redact::redact_transition(&mut transition, &secrets);
         if let Err(error) = self.committer.commit(transition).await {
             tracing::warn!(%error, run_id = %run.id, "failed to record run completion");
             return;
