@@ -40,6 +40,9 @@ on_both_backends!(
     workflows::http_condition_and_retries_run_durably,
     workflows::failures_timeouts_and_cancellation,
     workflows::parallel_foreach_and_delay,
+    egress::egress_policy_limits_and_timeouts,
+    egress::configured_default_denies_private_ranges,
+    secrets::secrets_are_write_only_encrypted_and_redacted,
 );
 
 mod shared_state {

@@ -3,12 +3,14 @@
 pub mod admin;
 pub mod api_keys;
 pub mod bad_input;
+pub mod egress;
 pub mod events;
 pub mod matrix;
 pub mod mfa;
 pub mod probes;
 pub mod replicas;
 pub mod restart;
+pub mod secrets;
 pub mod sessions;
 pub mod tenancy;
 pub mod throttle;
