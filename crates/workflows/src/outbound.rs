@@ -247,3 +247,29 @@ fn classify(error: reqwest::Error, during: &str) -> OutboundError {
     // The URL may carry credentials in its query: report without it.
     OutboundError::Network(format!("{during} failed: {}", error.without_url()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn https_clients_build_on_aws_lc_rs() {
+        let outbound = Outbound::default();
+        assert!(outbound.check().is_ok());
+        assert!(rustls::crypto::CryptoProvider::get_default().is_some(), "aws-lc-rs is installed as the default");
+        assert!(outbound.request(reqwest::Method::GET, "https://example.com/x", true).is_ok());
+    }
+
+    #[test]
+    fn urls_are_checked_before_sending() {
+        let outbound = Outbound::default();
+        let class = |url: &str, deny_private: bool| {
+            outbound.request(reqwest::Method::GET, url, deny_private).err().map(|e| e.class())
+        };
+        assert_eq!(class("ftp://example.com/", false), Some(ErrorClass::Internal));
+        assert_eq!(class("not a url", false), Some(ErrorClass::Internal));
+        assert_eq!(class("http://169.254.169.254/", false), Some(ErrorClass::EgressDenied));
+        assert_eq!(class("http://127.0.0.1:9/", true), Some(ErrorClass::EgressDenied));
+        assert_eq!(class("http://127.0.0.1:9/", false), None);
+    }
+}
