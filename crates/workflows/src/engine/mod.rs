@@ -64,6 +64,8 @@ impl Default for EngineConfig {
 
 /// Parsed definitions by (workflow id, version): versions are immutable, so the cache never goes stale.
 type DefinitionCache = Mutex<HashMap<(uuid::Uuid, i32), Arc<WorkflowDefinition>>>;
+/// Secret names read by each definition version.
+type SecretNameCache = Mutex<HashMap<(uuid::Uuid, i32), Arc<std::collections::BTreeSet<String>>>>;
 
 pub struct Engine {
     store: Store,
@@ -71,6 +73,9 @@ pub struct Engine {
     committer: Committer,
     wake: Arc<Notify>,
     definitions: DefinitionCache,
+    /// Secret names each definition version reads (compiling every expression per step would cost
+    /// more than the step itself).
+    secret_names: SecretNameCache,
     in_flight: Mutex<HashMap<(uuid::Uuid, String), i32>>,
 }
 
@@ -83,6 +88,7 @@ impl Engine {
             committer,
             wake: Arc::new(Notify::new()),
             definitions: Mutex::new(HashMap::new()),
+            secret_names: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
         })
     }
@@ -119,7 +125,18 @@ impl Engine {
         definition: &WorkflowDefinition,
         run: &RunRecord,
     ) -> Result<std::collections::BTreeMap<String, secrecy::SecretString>, crate::secrets::SecretError> {
-        let names = redact::referenced_secrets(definition);
+        let key = (run.workflow_id, run.version);
+        let cached = self.secret_names.lock().ok().and_then(|cache| cache.get(&key).cloned());
+        let names = match cached {
+            Some(names) => names,
+            None => {
+                let names = Arc::new(redact::referenced_secrets(definition));
+                if let Ok(mut cache) = self.secret_names.lock() {
+                    cache.insert(key, names.clone());
+                }
+                names
+            }
+        };
         redact::load(self.config.secrets.as_deref(), run.org_id, &names).await
     }
 
