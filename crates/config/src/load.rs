@@ -218,6 +218,25 @@ mod tests {
     }
 
     #[test]
+    fn egress_section_is_read_and_checked() {
+        let toml = "[egress]\nallowed_hosts = [\"*.example.com\", \"10.0.0.5\"]\ndenied_cidrs = [\"203.0.113.0/24\"]\n\
+                    deny_private = true\nmax_response_bytes = 1024\n";
+        let config = from_toml(toml, &FlagOverrides::default()).unwrap();
+        assert!(config.egress.deny_private);
+        assert_eq!(config.egress.allowed_hosts, ["*.example.com", "10.0.0.5"]);
+        assert_eq!(config.egress.max_response_bytes, 1024);
+        assert_eq!(Config::default().egress.max_response_bytes, 10 * 1024 * 1024);
+        for bad in [
+            "[egress]\nmax_response_bytes = 0\n",
+            "[egress]\nconnect_timeout_ms = 0\n",
+            "[egress]\nallowed_hosts = [\"http://x.com/\"]\n",
+            "[egress]\ndenied_cidrs = [\"not-a-cidr\"]\n",
+        ] {
+            assert!(from_toml(bad, &FlagOverrides::default()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn secrets_are_redacted_when_shown() {
         let config = from_toml("[auth]\nadmin_password = \"S3cret-password!\"\n", &FlagOverrides::default()).unwrap();
         let shown = toml::to_string(&config).unwrap();
