@@ -17,12 +17,14 @@ type Embedded = (i64, &'static str, &'static str);
 const SQLITE: &[Embedded] = &[
     (1, "init", include_str!("../migrations/sqlite/0001_init.sql")),
     (2, "workflows", include_str!("../migrations/sqlite/0002_workflows.sql")),
+    (4, "run_control", include_str!("../migrations/sqlite/0004_run_control.sql")),
     (6, "outbound", include_str!("../migrations/sqlite/0006_outbound.sql")),
 ];
 
 const POSTGRES: &[Embedded] = &[
     (1, "init", include_str!("../migrations/postgres/0001_init.sql")),
     (2, "workflows", include_str!("../migrations/postgres/0002_workflows.sql")),
+    (4, "run_control", include_str!("../migrations/postgres/0004_run_control.sql")),
     (6, "outbound", include_str!("../migrations/postgres/0006_outbound.sql")),
 ];
 
@@ -85,9 +87,10 @@ mod tests {
 
     #[test]
     fn both_dialects_create_the_same_tables() {
+        // Some migrations only alter tables; the first creates many (the parser sees them).
+        assert!(!tables(SQLITE[0].2).is_empty());
         for (sqlite, postgres) in SQLITE.iter().zip(POSTGRES) {
             let (sqlite_tables, postgres_tables) = (tables(sqlite.2), tables(postgres.2));
-            assert!(!sqlite_tables.is_empty());
             assert_eq!(sqlite_tables, postgres_tables, "migration {}", sqlite.0);
         }
     }

@@ -10,6 +10,7 @@ pub mod mfa;
 pub mod probes;
 pub mod replicas;
 pub mod restart;
+pub mod run_control;
 pub mod secrets;
 pub mod sessions;
 pub mod tenancy;

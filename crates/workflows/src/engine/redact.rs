@@ -152,6 +152,7 @@ mod tests {
                 error: Some(json!("tok-123")),
                 started_at: now,
                 finished_at: now,
+                worker: None,
             }),
             run_change: Some(RunChange {
                 status: "completed".into(),
