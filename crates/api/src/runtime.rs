@@ -31,6 +31,8 @@ pub enum PlatformError {
     Auth(#[from] auterity_auth::AuthError),
     #[error("master key: {0}")]
     MasterKey(String),
+    #[error("outbound http: {0}")]
+    Outbound(String),
     #[error("redis: {0}")]
     Redis(String),
     #[error("nats: {0}")]
@@ -60,6 +62,7 @@ impl Platform {
         store.migrate().await?;
 
         let master_key = load_master_key(&config).await?;
+        let secret_key = master_key.clone();
         let redis = match &config.storage.redis_url {
             Some(url) => Some(connect_redis(url.expose()).await?),
             None => None,
@@ -138,15 +141,25 @@ impl Platform {
         .await?;
 
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let outbound = auterity_workflows::outbound::Outbound::new(&config.egress);
+        outbound.check().map_err(|e| PlatformError::Outbound(e.to_string()))?;
+        let secrets = Arc::new(auterity_workflows::secrets::SecretService::new(store.clone(), &secret_key));
         // The engine subscribes to the bus before the relay publishes what the outbox holds.
-        let engine_config = EngineConfig { services: config.workflows.clone(), ..EngineConfig::default() };
+        let engine_config = EngineConfig {
+            services: config.workflows.clone(),
+            outbound,
+            deny_private: config.egress.deny_private,
+            secrets: Some(secrets.clone()),
+            ..EngineConfig::default()
+        };
         let engine = auterity_workflows::engine::Engine::new(store.clone(), events.clone(), engine_config);
         let mut tasks = vec![events.start_relay(shutdown_rx.clone())];
         if config.roles.contains(&Role::Worker) {
             tasks.push(tokio::spawn(engine.clone().run(shutdown_rx)));
         }
         let workflows = Arc::new(WorkflowService::new(store.clone(), engine));
-        let state = AppState { config, store, events, auth, providers, workflows, default_org: org.id, redis, nats };
+        let state =
+            AppState { config, store, events, auth, providers, workflows, secrets, default_org: org.id, redis, nats };
         Ok(Self { state, bootstrap: bootstrapped, shutdown, tasks })
     }
 

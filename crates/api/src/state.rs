@@ -15,6 +15,8 @@ pub struct AppState {
     pub auth: Arc<AuthService>,
     pub providers: Arc<auterity_relay::providers::ProviderService>,
     pub workflows: Arc<auterity_workflows::engine::service::WorkflowService>,
+    /// Workflow secrets (encrypted per organization; values never leave through the API).
+    pub secrets: Arc<auterity_workflows::secrets::SecretService>,
     pub default_org: OrgId,
     pub redis: Option<redis::aio::ConnectionManager>,
     pub nats: Option<async_nats::Client>,

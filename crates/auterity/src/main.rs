@@ -11,6 +11,8 @@ use cli::{Cli, Command, ConfigCommand};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Before anything builds a reqwest client (OTLP exporter, outbound calls): rustls' provider.
+    auterity_workflows::outbound::install_crypto_provider();
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("failed to start the runtime")?;
     runtime.block_on(run(cli))

@@ -122,6 +122,12 @@ impl MasterKey {
     pub fn derive_subkey(&self, purpose: &str) -> [u8; KEY_LEN] {
         hkdf_sha256_32(HKDF_SALT, self.bytes.expose_secret(), purpose.as_bytes())
     }
+
+    /// [`MasterKey::derive_subkey`] as a key of its own, for a store that encrypts with a
+    /// purpose-bound key (e.g. workflow secrets) rather than the master key itself.
+    pub fn derive_key(&self, purpose: &str) -> MasterKey {
+        Self::from_bytes(&self.derive_subkey(purpose))
+    }
 }
 
 fn hkdf_sha256_32(salt: &[u8], ikm: &[u8], info: &[u8]) -> [u8; KEY_LEN] {

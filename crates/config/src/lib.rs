@@ -7,6 +7,6 @@ mod secret;
 mod workflows;
 
 pub use load::{ConfigError, FlagOverrides, load, load_from};
-pub use model::{AuthConfig, Config, Role, ServerConfig, StorageConfig, TelemetryConfig, ThrottleConfig};
+pub use model::{AuthConfig, Config, EgressConfig, Role, ServerConfig, StorageConfig, TelemetryConfig, ThrottleConfig};
 pub use secret::Secret;
 pub use workflows::{AiEndpointConfig, SmtpConfig, SmtpTls, WorkflowsConfig};

@@ -156,6 +156,19 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     if !matches!(config.telemetry.log_format.as_str(), "json" | "pretty") {
         return invalid("telemetry.log_format must be json or pretty".to_owned());
     }
+    let egress = &config.egress;
+    if egress.connect_timeout_ms == 0 || egress.request_timeout_secs == 0 || egress.max_response_bytes == 0 {
+        return invalid(
+            "egress.connect_timeout_ms, egress.request_timeout_secs and egress.max_response_bytes must be positive"
+                .to_owned(),
+        );
+    }
+    for host in egress.allowed_hosts.iter().chain(&egress.denied_hosts) {
+        let name = host.strip_prefix("*.").unwrap_or(host);
+        if name.is_empty() || (name.contains(['/', ':', '*', ' ']) && name.parse::<std::net::IpAddr>().is_err()) {
+            return invalid(format!("egress host {host:?} must be a host name, an IP address or *.domain"));
+        }
+    }
     for origin in &config.server.cors_allowed_origins {
         if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
             return invalid(format!("server.cors_allowed_origins entry {origin:?} must be * or an http(s) origin"));
@@ -216,6 +229,25 @@ mod tests {
         assert_eq!(config.workflows.smtp.as_ref().unwrap().tls, crate::SmtpTls::None);
         assert!(!toml::to_string(&config).unwrap().contains("S3cret"));
         assert!(from_toml("[workflows.smtp]\nhost = \"x\"\n", &FlagOverrides::default()).is_err(), "from is required");
+    }
+
+    #[test]
+    fn egress_section_is_read_and_checked() {
+        let toml = "[egress]\nallowed_hosts = [\"*.example.com\", \"10.0.0.5\"]\ndenied_cidrs = [\"203.0.113.0/24\"]\n\
+                    deny_private = true\nmax_response_bytes = 1024\n";
+        let config = from_toml(toml, &FlagOverrides::default()).unwrap();
+        assert!(config.egress.deny_private);
+        assert_eq!(config.egress.allowed_hosts, ["*.example.com", "10.0.0.5"]);
+        assert_eq!(config.egress.max_response_bytes, 1024);
+        assert_eq!(Config::default().egress.max_response_bytes, 10 * 1024 * 1024);
+        for bad in [
+            "[egress]\nmax_response_bytes = 0\n",
+            "[egress]\nconnect_timeout_ms = 0\n",
+            "[egress]\nallowed_hosts = [\"http://x.com/\"]\n",
+            "[egress]\ndenied_cidrs = [\"not-a-cidr\"]\n",
+        ] {
+            assert!(from_toml(bad, &FlagOverrides::default()).is_err(), "{bad}");
+        }
     }
 
     #[test]

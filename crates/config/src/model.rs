@@ -31,6 +31,8 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     #[serde(default)]
     pub workflows: crate::WorkflowsConfig,
+    #[serde(default)]
+    pub egress: EgressConfig,
 }
 
 impl Default for Config {
@@ -42,6 +44,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             telemetry: TelemetryConfig::default(),
             workflows: crate::WorkflowsConfig::default(),
+            egress: EgressConfig::default(),
         }
     }
 }
@@ -208,6 +211,50 @@ impl Default for TelemetryConfig {
             log_level: "info".to_owned(),
             otlp_endpoint: None,
             service_name: "auterity".to_owned(),
+        }
+    }
+}
+
+/// Outbound calls made on behalf of workflows (`http` steps, `notify`, outgoing webhooks): limits
+/// and the egress policy. Cloud metadata addresses (169.254.0.0/16, fe80::/10, fd00:ec2::254,
+/// 100.100.100.200, `metadata.google.internal`) are denied whatever is listed here.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EgressConfig {
+    /// When non-empty, only these hosts may be called: exact names (`api.example.com`), literal
+    /// IPs, or `*.example.com` for any subdomain.
+    pub allowed_hosts: Vec<String>,
+    /// Hosts never called (same forms as `allowed_hosts`); checked before the allow list.
+    pub denied_hosts: Vec<String>,
+    /// Addresses in these ranges are allowed even when private ranges are denied.
+    pub allowed_cidrs: Vec<IpNet>,
+    /// Addresses in these ranges are never connected to.
+    pub denied_cidrs: Vec<IpNet>,
+    /// Deny private, loopback, CGNAT and unique-local ranges, for organizations that have not
+    /// chosen (`PUT /api/orgs/current/egress` sets it per organization).
+    pub deny_private: bool,
+    /// Limit on establishing a connection (DNS excluded).
+    pub connect_timeout_ms: u64,
+    /// Limit on a whole call (connect, send, read the response); a step's `timeout` may lower it.
+    pub request_timeout_secs: u64,
+    /// Largest response body read; a larger one fails the call (class `response_too_large`).
+    pub max_response_bytes: usize,
+    /// Redirects followed per call, each one checked against the policy.
+    pub max_redirects: usize,
+}
+
+impl Default for EgressConfig {
+    fn default() -> Self {
+        Self {
+            allowed_hosts: Vec::new(),
+            denied_hosts: Vec::new(),
+            allowed_cidrs: Vec::new(),
+            denied_cidrs: Vec::new(),
+            deny_private: false,
+            connect_timeout_ms: 5_000,
+            request_timeout_secs: 60,
+            max_response_bytes: 10 * 1024 * 1024,
+            max_redirects: 5,
         }
     }
 }

@@ -10,12 +10,13 @@
 //! The argument is an expression evaluated once per test that yields a future of a fresh, migrated
 //! `Store` (each test needs its own database or schema: the tests count rows). The expansion
 //! defines one submodule per area (`orgs`, `users`, `tokens`, `api_keys`, `audit`, `outbox`,
-//! `tenancy`, `workflows`) with one `#[tokio::test]` per behaviour, so the calling crate needs
+//! `tenancy`, `workflows`, `outbound`) with one `#[tokio::test]` per behaviour, so the calling crate needs
 //! `tokio` with the `macros`, `rt` and `rt-multi-thread` features (the concurrency tests run their
 //! tasks on several threads).
 
 mod api_keys_audit_outbox;
 mod orgs;
+mod outbound;
 mod tenancy;
 mod tokens;
 mod users;
@@ -36,11 +37,13 @@ macro_rules! store_conformance_suite {
         $crate::__store_conformance_api_keys_audit_outbox!();
         $crate::__store_conformance_tenancy!();
         $crate::__store_conformance_workflows!();
+        $crate::__store_conformance_outbound!();
     };
 }
 
 /// What the generated tests import: the records, the store's types, and the builders below.
 pub mod prelude {
+    pub use auterity_types::outbound_records::{OrgEgressSetting, SecretRecord};
     pub use auterity_types::records::{
         AccessGrant, ApiKey, AuditEntry, Effects, Organization, OutboxRecord, PageRequest, RefreshToken, Team, User,
     };

@@ -13,6 +13,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Executor, PgPool, SqlitePool};
 
+use crate::outbound_repos::OutboundRepo;
 use crate::repos::{ApiKeyRepo, AuditRepo, OrgRepo, OutboxRepo, ProviderRepo, TokenRepo, UserRepo};
 use crate::workflow_repos::WorkflowRepo;
 use crate::{StoreError, migrations, sql};
@@ -88,6 +89,7 @@ pub struct Store {
     pub outbox: Arc<dyn OutboxRepo>,
     pub providers: Arc<dyn ProviderRepo>,
     pub workflows: Arc<dyn WorkflowRepo>,
+    pub outbound: Arc<dyn OutboundRepo>,
     pool: Pool,
 }
 
@@ -184,6 +186,7 @@ async fn connect_sqlite(url: &str, max_connections: u32) -> Result<Store, StoreE
         audit: repos.clone(),
         outbox: repos.clone(),
         providers: repos.clone(),
+        outbound: repos.clone(),
         workflows: repos,
         pool: Pool::Sqlite(pool),
     })
@@ -214,6 +217,7 @@ async fn connect_postgres(url: &str, max_connections: u32, schema: Option<&str>)
         audit: repos.clone(),
         outbox: repos.clone(),
         providers: repos.clone(),
+        outbound: repos.clone(),
         workflows: repos,
         pool: Pool::Postgres(pool),
     })

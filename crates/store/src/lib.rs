@@ -12,11 +12,13 @@ pub mod conformance;
 mod connect;
 mod error;
 mod migrations;
+pub mod outbound_repos;
 pub mod repos;
 mod sql;
 pub mod workflow_repos;
 
 pub use connect::{Backend, Store, StoreOptions};
 pub use error::StoreError;
+pub use outbound_repos::OutboundRepo;
 pub use repos::{ApiKeyRepo, AuditRepo, OrgRepo, OrgScope, OutboxRepo, ProviderRepo, TokenRepo, UserRepo};
 pub use workflow_repos::WorkflowRepo;

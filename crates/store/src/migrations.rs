@@ -18,12 +18,14 @@ const SQLITE: &[Embedded] = &[
     (1, "init", include_str!("../migrations/sqlite/0001_init.sql")),
     (2, "workflows", include_str!("../migrations/sqlite/0002_workflows.sql")),
     (4, "run_control", include_str!("../migrations/sqlite/0004_run_control.sql")),
+    (6, "outbound", include_str!("../migrations/sqlite/0006_outbound.sql")),
 ];
 
 const POSTGRES: &[Embedded] = &[
     (1, "init", include_str!("../migrations/postgres/0001_init.sql")),
     (2, "workflows", include_str!("../migrations/postgres/0002_workflows.sql")),
     (4, "run_control", include_str!("../migrations/postgres/0004_run_control.sql")),
+    (6, "outbound", include_str!("../migrations/postgres/0006_outbound.sql")),
 ];
 
 /// A [`MigrationSource`] over migrations embedded at compile time.

@@ -54,6 +54,9 @@ on_both_backends!(
     steps::notify_webhook_and_email,
     steps::ai_chat_completion_and_unconfigured_email,
     steps::saga_compensates_in_reverse_completion_order,
+    egress::egress_policy_limits_and_timeouts,
+    egress::configured_default_denies_private_ranges,
+    secrets::secrets_are_write_only_encrypted_and_redacted,
 );
 
 mod shared_state {

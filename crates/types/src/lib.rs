@@ -5,6 +5,7 @@ pub mod access;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod outbound_records;
 pub mod records;
 pub mod workflow_records;
 

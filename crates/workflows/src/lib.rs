@@ -4,8 +4,11 @@
 
 pub mod definition;
 pub mod duration;
+pub mod egress;
 pub mod expr;
+pub mod outbound;
 pub mod schema;
+pub mod secrets;
 pub mod validate;
 
 pub use definition::{FORMAT_V1, Step, StepKind, WorkflowDefinition};

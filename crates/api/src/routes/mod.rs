@@ -7,6 +7,7 @@ pub mod docs;
 pub mod health;
 pub mod live;
 pub mod runs;
+pub mod secrets;
 pub mod workflow_signals;
 pub mod workflows;
 
@@ -91,6 +92,14 @@ pub fn route_table() -> RouteTable<AppState> {
     guarded!(t, workflow_signals::approve_step_handler);
     guarded!(t, workflow_signals::reject_step_handler);
     guarded!(t, workflow_signals::send_run_event_handler);
+
+    guarded!(t, secrets::list_secrets_handler);
+    guarded!(t, secrets::create_secret_handler);
+    guarded!(t, secrets::get_secret_handler);
+    guarded!(t, secrets::update_secret_handler);
+    guarded!(t, secrets::delete_secret_handler);
+    guarded!(t, secrets::get_egress_handler);
+    guarded!(t, secrets::update_egress_handler);
     t
 }
 

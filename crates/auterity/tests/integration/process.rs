@@ -77,6 +77,8 @@ impl Instance {
             .spawn()
             .expect("spawn auterity serve");
         let base_url = format!("http://127.0.0.1:{port}");
+        // reqwest's rustls needs the process-wide aws-lc-rs provider before any client is built.
+        auterity_workflows::outbound::install_crypto_provider();
         let client = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
         let started = Instant::now();
         loop {

@@ -1,7 +1,7 @@
 //! The SQL implementation of every repository trait, written once and compiled per dialect.
 //!
 //! The files `common.rs`, `orgs.rs`, `users.rs`, `tokens.rs`, `api_keys.rs`, `audit.rs`,
-//! `outbox.rs`, `providers.rs`, `workflows.rs` and `workflow_queue.rs` are not modules: they are
+//! `outbox.rs`, `providers.rs`, `workflows.rs`, `workflow_queue.rs` and `outbound.rs` are not modules: they are
 //! `include!`d into both [`sqlite`] and [`postgres`], where `Db` names the sqlx database. The SQL
 //! uses `$n` placeholders (SQLite accepts them, and a repeated `$n` is one parameter in both) and
 //! features both dialects share (`RETURNING`, `ON CONFLICT … DO UPDATE`, partial indexes,
@@ -24,6 +24,7 @@ pub(crate) enum Dialect {
 /// Imports shared by every included file.
 mod prelude {
     pub(super) use async_trait::async_trait;
+    pub(super) use auterity_types::outbound_records::{OrgEgressSetting, SecretRecord};
     pub(super) use auterity_types::records::{
         AccessGrant, AiProvider, ApiKey, AuditEntry, Effects, Organization, OutboxRecord, PageRequest, RefreshToken,
         Team, User,
@@ -39,6 +40,7 @@ mod prelude {
 
     pub(super) use super::{Dialect, at, map_write_error, page_limit};
     pub(super) use crate::StoreError;
+    pub(super) use crate::outbound_repos::OutboundRepo;
     pub(super) use crate::repos::{
         ApiKeyRepo, AuditRepo, OrgRepo, OrgScope, OutboxRepo, ProviderRepo, TokenRepo, UserRepo,
     };
@@ -63,6 +65,7 @@ pub(crate) mod sqlite {
     include!("providers.rs");
     include!("workflows.rs");
     include!("workflow_queue.rs");
+    include!("outbound.rs");
 }
 
 /// The repositories on PostgreSQL.
@@ -83,6 +86,7 @@ pub(crate) mod postgres {
     include!("providers.rs");
     include!("workflows.rs");
     include!("workflow_queue.rs");
+    include!("outbound.rs");
 }
 
 /// A timestamp as both dialects keep it: PostgreSQL stores microseconds, so SQLite is given the

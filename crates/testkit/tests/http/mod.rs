@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod api_keys;
 pub mod bad_input;
+pub mod egress;
 pub mod events;
 pub mod matrix;
 pub mod mfa;
@@ -10,6 +11,7 @@ pub mod probes;
 pub mod replicas;
 pub mod restart;
 pub mod run_control;
+pub mod secrets;
 pub mod sessions;
 pub mod steps;
 pub mod tenancy;

@@ -252,6 +252,10 @@ pub enum ErrorClass {
     Rejected,
     /// A subworkflow run failed.
     ChildFailed,
+    /// The egress policy refused the call (host, address or redirect target). Never retried.
+    EgressDenied,
+    /// A response exceeded `egress.max_response_bytes`.
+    ResponseTooLarge,
     /// Anything else.
     Internal,
     /// Matches every class; only meaningful in `retry_on`.
@@ -318,7 +322,9 @@ impl RetryPolicy {
 
     /// Whether a failure of this class may be retried (attempts left aside).
     pub fn retries(&self, class: ErrorClass) -> bool {
-        self.retry_on.iter().any(|listed| *listed == ErrorClass::Any || *listed == class)
+        // An egress refusal is a policy decision, not a transient failure: not even `any` retries it.
+        class != ErrorClass::EgressDenied
+            && self.retry_on.iter().any(|listed| *listed == ErrorClass::Any || *listed == class)
     }
 
     /// The wait before `attempt` (2 = first retry). `jitter_sample` in [-1, 1] comes from the

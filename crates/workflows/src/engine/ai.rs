@@ -8,10 +8,10 @@ use auterity_config::AiEndpointConfig;
 use serde_json::{Map, Value, json};
 use std::time::Duration;
 
-use super::http::MAX_RESPONSE_BYTES;
 use super::outcome::Outcome;
 use crate::definition::{AiRole, AiStep, ErrorClass, ResponseFormat, ResponseFormatName};
 use crate::expr::{EvalContext, Template};
+use crate::outbound::Outbound;
 
 fn render(source: &str, context: &EvalContext, field: &str) -> Result<String, Outcome> {
     Template::parse(source)
@@ -90,8 +90,10 @@ fn parse_reply(step: &AiStep, text: &str) -> Result<Value, Outcome> {
     Ok(parsed)
 }
 
+/// The endpoint comes from the operator's configuration, not from a workflow, so the call is not
+/// subject to an organization's private-range denial; timeouts and the size limit still apply.
 pub async fn run(
-    http: &reqwest::Client,
+    outbound: &Outbound,
     endpoint: Option<&AiEndpointConfig>,
     step: &AiStep,
     context: &EvalContext,
@@ -106,28 +108,18 @@ pub async fn run(
         Err(outcome) => return outcome,
     };
     let url = format!("{}/chat/completions", endpoint.base_url.trim_end_matches('/'));
-    let mut request = http.post(&url).timeout(timeout).header("Idempotency-Key", idempotency_key).json(&body);
+    let mut request = match outbound.request(reqwest::Method::POST, &url, false) {
+        Ok(request) => request.header("Idempotency-Key", idempotency_key).json(&body),
+        Err(error) => return Outcome::failed(error.class(), error.to_string()),
+    };
     if let Some(key) = &endpoint.api_key {
         request = request.bearer_auth(key.expose());
     }
-    let mut response = match request.send().await {
+    let response = match outbound.send(request, timeout).await {
         Ok(response) => response,
-        Err(error) if error.is_timeout() => return Outcome::failed(ErrorClass::Timeout, "the AI call timed out"),
-        Err(error) => return Outcome::failed(ErrorClass::Unavailable, format!("the AI endpoint failed: {error}")),
+        Err(error) => return Outcome::failed(error.class(), format!("the AI endpoint: {error}")),
     };
-    let status = response.status().as_u16();
-    let mut bytes = Vec::new();
-    loop {
-        match response.chunk().await {
-            Ok(None) => break,
-            Ok(Some(chunk)) if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES => {
-                return Outcome::failed(ErrorClass::Internal, "the AI response is too large");
-            }
-            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
-            Err(error) if error.is_timeout() => return Outcome::failed(ErrorClass::Timeout, "the AI call timed out"),
-            Err(error) => return Outcome::failed(ErrorClass::Unavailable, format!("reading the AI response: {error}")),
-        }
-    }
+    let (status, bytes) = (response.status, response.body);
     let reply: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     if !(200..300).contains(&status) {
         let class = match status {

@@ -29,16 +29,29 @@ impl Engine {
             StepKind::WaitEvent(step) => waits::wait_event(&call, step),
             StepKind::Subworkflow(step) => self.subworkflow(&call, step, run).await,
             StepKind::Notify(step) => {
-                let work =
-                    notify::run(&self.http, services.smtp.as_ref(), step, call.context, &call.idempotency_key, timeout);
+                let work = notify::run(
+                    &self.config.outbound,
+                    call.deny_private,
+                    services.smtp.as_ref(),
+                    step,
+                    call.context,
+                    &call.idempotency_key,
+                    timeout,
+                );
                 limited(timeout, work).await
             }
             StepKind::Ai(step) => {
-                let work =
-                    ai::run(&self.http, services.ai.as_ref(), step, call.context, &call.idempotency_key, timeout);
+                let work = ai::run(
+                    &self.config.outbound,
+                    services.ai.as_ref(),
+                    step,
+                    call.context,
+                    &call.idempotency_key,
+                    timeout,
+                );
                 limited(timeout, work).await
             }
-            _ => execute::execute(call, &self.http).await,
+            _ => execute::execute(call, &self.config.outbound).await,
         }
     }
 }

@@ -9,6 +9,7 @@ use super::keys::Scope;
 use super::outcome::Outcome;
 use crate::definition::{ErrorClass, Step, StepKind};
 use crate::expr::{EvalContext, Expression, ValueTemplate};
+use crate::outbound::Outbound;
 
 /// Default start-to-close limit of an attempt with no `timeout`.
 pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(300);
@@ -21,6 +22,8 @@ pub struct StepCall<'a> {
     pub context: &'a EvalContext,
     pub idempotency_key: String,
     pub now: DateTime<Utc>,
+    /// The run's organization denies private address ranges (egress policy).
+    pub deny_private: bool,
 }
 
 fn eval(source: &str, context: &EvalContext) -> Result<Value, Outcome> {
@@ -35,9 +38,9 @@ fn eval_bool(source: &str, context: &EvalContext) -> Result<bool, Outcome> {
         .map_err(|e| Outcome::failed(ErrorClass::Expression, format!("{source}: {e}")))
 }
 
-pub async fn execute(call: StepCall<'_>, http: &reqwest::Client) -> Outcome {
+pub async fn execute(call: StepCall<'_>, outbound: &Outbound) -> Outcome {
     let timeout = call.step.timeout.map(|t| t.as_std()).unwrap_or(DEFAULT_STEP_TIMEOUT);
-    match tokio::time::timeout(timeout, execute_inner(&call, http, timeout)).await {
+    match tokio::time::timeout(timeout, execute_inner(&call, outbound, timeout)).await {
         Ok(outcome) => outcome,
         Err(_) => {
             Outcome::failed(ErrorClass::Timeout, format!("attempt exceeded its timeout of {} ms", timeout.as_millis()))
@@ -45,7 +48,7 @@ pub async fn execute(call: StepCall<'_>, http: &reqwest::Client) -> Outcome {
     }
 }
 
-async fn execute_inner(call: &StepCall<'_>, http: &reqwest::Client, timeout: Duration) -> Outcome {
+async fn execute_inner(call: &StepCall<'_>, outbound: &Outbound, timeout: Duration) -> Outcome {
     let context = call.context;
     match &call.step.kind {
         StepKind::Transform(transform) => {
@@ -78,7 +81,9 @@ async fn execute_inner(call: &StepCall<'_>, http: &reqwest::Client, timeout: Dur
             let next = switch.default.as_ref().map(|t| t.ids().map(str::to_owned).collect()).unwrap_or_default();
             Outcome::Completed { output: json!({"case": null}), next: Some(next) }
         }
-        StepKind::Http(step) => super::http::run_http(http, step, context, &call.idempotency_key, timeout).await,
+        StepKind::Http(step) => {
+            super::http::run_http(outbound, call.deny_private, step, context, &call.idempotency_key, timeout).await
+        }
         StepKind::Delay(delay) => {
             if let Some(until) = call.memo.and_then(|m| m.get("until")).and_then(Value::as_str) {
                 // Second phase: the timer fired.

@@ -52,7 +52,16 @@ impl Engine {
             }
             return;
         }
-        let context = context::build(run, steps, "");
+        let mut context = context::build(run, steps, "");
+        let secrets = match self.run_secrets(definition, run).await {
+            Ok(secrets) => secrets,
+            Err(error) => {
+                // The finishing step's lease expires and it is claimed again.
+                tracing::warn!(%error, run_id = %run.id, "loading the run's secrets failed");
+                return;
+            }
+        };
+        context.secrets = secrets.clone();
         let (status, output, error) = match &definition.output {
             Some(template) => match ValueTemplate::compile(template).and_then(|t| t.render(&context)) {
                 Ok(output) => (run_status::COMPLETED, Some(output), None),
@@ -96,6 +105,8 @@ impl Engine {
             run_status_in: control::unfinished_statuses(),
             ..Transition::default()
         };
+        let mut transition = transition;
+        super::redact::redact_transition(&mut transition, &secrets);
         match self.committer.commit(transition).await {
             Ok(true) => {
                 metrics::counter!("auterity_workflow_runs_total", "status" => status).increment(1);

@@ -1,61 +1,20 @@
-//! The `http` step: templated request, `Idempotency-Key` header stable across retries, connect
-//! and total timeouts, a response size limit, and an egress check that never lets a workflow
-//! reach cloud metadata endpoints.
+//! The `http` step: templated request, `Idempotency-Key` header stable across retries; timeouts,
+//! the response size limit and the egress policy are applied by [`Outbound`].
 
 use serde_json::{Map, Value, json};
-use std::net::IpAddr;
 use std::time::Duration;
 
 use super::outcome::Outcome;
 use crate::definition::{ErrorClass, HttpMethod, HttpStep};
 use crate::expr::{EvalContext, Template, ValueTemplate};
-
-/// Largest response body a step will read.
-pub const MAX_RESPONSE_BYTES: usize = 10 * 1024 * 1024;
+use crate::outbound::Outbound;
 
 /// URL, headers and body of a request after template rendering.
 type RenderedRequest = (String, Vec<(String, String)>, Option<Value>);
 
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .pool_idle_timeout(Duration::from_secs(30))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_default()
-}
-
-/// Addresses no workflow may reach, whatever the configuration: link-local (cloud metadata at
-/// 169.254.169.254 and friends), and the IPv6 metadata and link-local ranges.
-pub fn is_always_denied(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast(),
-        IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
-            (first & 0xffc0) == 0xfe80 || v6.is_unspecified() || v6.segments() == [0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254]
-        }
-    }
-}
-
-async fn egress_allowed(url: &reqwest::Url) -> Result<(), String> {
-    let host = url.host_str().ok_or("url has no host")?;
-    if host.eq_ignore_ascii_case("metadata.google.internal") {
-        return Err(format!("egress to {host} is denied"));
-    }
-    let port = url.port_or_known_default().unwrap_or(80);
-    let addresses = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
-        .await
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?;
-    for address in addresses {
-        if is_always_denied(address.ip()) {
-            return Err(format!("egress to {} is denied", address.ip()));
-        }
-    }
-    Ok(())
-}
-
 pub async fn run_http(
-    client: &reqwest::Client,
+    outbound: &Outbound,
+    deny_private: bool,
     step: &HttpStep,
     context: &EvalContext,
     idempotency_key: &str,
@@ -82,13 +41,6 @@ pub async fn run_http(
         Ok(parts) => parts,
         Err(message) => return Outcome::failed(ErrorClass::Expression, message),
     };
-    let parsed = match reqwest::Url::parse(&url) {
-        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => parsed,
-        _ => return Outcome::failed(ErrorClass::Internal, format!("invalid http(s) url {url:?}")),
-    };
-    if let Err(message) = egress_allowed(&parsed).await {
-        return Outcome::failed(ErrorClass::Internal, message);
-    }
     let method = match step.method {
         HttpMethod::Get => reqwest::Method::GET,
         HttpMethod::Head => reqwest::Method::HEAD,
@@ -98,7 +50,10 @@ pub async fn run_http(
         HttpMethod::Delete => reqwest::Method::DELETE,
         HttpMethod::Options => reqwest::Method::OPTIONS,
     };
-    let mut request = client.request(method, parsed).timeout(timeout).header("Idempotency-Key", idempotency_key);
+    let mut request = match outbound.request(method, &url, deny_private) {
+        Ok(request) => request.header("Idempotency-Key", idempotency_key),
+        Err(error) => return Outcome::failed(error.class(), error.to_string()),
+    };
     for (name, value) in headers {
         request = request.header(name, value);
     }
@@ -107,38 +62,20 @@ pub async fn run_http(
         Some(value) => request.json(&value),
         None => request,
     };
-    let response = match request.send().await {
+    let response = match outbound.send(request, timeout).await {
         Ok(response) => response,
-        Err(error) if error.is_timeout() => return Outcome::failed(ErrorClass::Timeout, "request timed out"),
-        Err(error) => return Outcome::failed(ErrorClass::Network, format!("request failed: {error}")),
+        Err(error) => return Outcome::failed(error.class(), error.to_string()),
     };
-    let status = response.status().as_u16();
+    let status = response.status;
     let mut header_map = Map::new();
-    for (name, value) in response.headers() {
+    for (name, value) in &response.headers {
         if let Ok(text) = value.to_str() {
             header_map.insert(name.as_str().to_owned(), Value::String(text.to_owned()));
         }
     }
     let is_json =
-        response.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.contains("json"));
-    let mut bytes = Vec::new();
-    let mut response = response;
-    loop {
-        match response.chunk().await {
-            Ok(None) => break,
-            Ok(Some(chunk)) => {
-                if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                    return Outcome::failed(
-                        ErrorClass::Internal,
-                        format!("response is larger than {MAX_RESPONSE_BYTES} bytes"),
-                    );
-                }
-                bytes.extend_from_slice(&chunk);
-            }
-            Err(error) if error.is_timeout() => return Outcome::failed(ErrorClass::Timeout, "response timed out"),
-            Err(error) => return Outcome::failed(ErrorClass::Network, format!("reading the response failed: {error}")),
-        }
-    }
+        response.headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.contains("json"));
+    let bytes = response.body;
     let body = if is_json {
         serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
     } else {
@@ -160,19 +97,5 @@ pub async fn run_http(
     Outcome::Failed {
         class,
         error: json!({"class": class, "message": format!("unexpected status {status}"), "response": output}),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn metadata_addresses_are_denied() {
-        assert!(is_always_denied("169.254.169.254".parse().unwrap()));
-        assert!(is_always_denied("fd00:ec2::254".parse().unwrap()));
-        assert!(is_always_denied("fe80::1".parse().unwrap()));
-        assert!(!is_always_denied("127.0.0.1".parse().unwrap()));
-        assert!(!is_always_denied("93.184.216.34".parse().unwrap()));
     }
 }

@@ -18,6 +18,7 @@ pub mod live;
 mod notify;
 mod outcome;
 mod plan;
+pub mod redact;
 mod saga;
 pub mod service;
 pub mod signals;
@@ -51,6 +52,12 @@ pub struct EngineConfig {
     pub owner: String,
     /// Outside services of `ai` and `notify` steps (`[workflows]` in the configuration).
     pub services: auterity_config::WorkflowsConfig,
+    /// Outbound HTTP of `http` steps (and `notify`, webhooks): egress policy, timeouts, size limit.
+    pub outbound: crate::outbound::Outbound,
+    /// Whether private ranges are denied for organizations that have not chosen themselves.
+    pub deny_private: bool,
+    /// Where `secrets.NAME` comes from; without one, any secret reference fails its step.
+    pub secrets: Option<Arc<crate::secrets::SecretService>>,
 }
 
 impl Default for EngineConfig {
@@ -61,20 +68,27 @@ impl Default for EngineConfig {
             idle_poll: Duration::from_millis(250),
             owner: format!("worker-{}", uuid::Uuid::now_v7()),
             services: auterity_config::WorkflowsConfig::default(),
+            outbound: crate::outbound::Outbound::default(),
+            deny_private: false,
+            secrets: None,
         }
     }
 }
 
 /// Parsed definitions by (workflow id, version): versions are immutable, so the cache never goes stale.
 type DefinitionCache = Mutex<HashMap<(uuid::Uuid, i32), Arc<WorkflowDefinition>>>;
+/// Secret names read by each definition version.
+type SecretNameCache = Mutex<HashMap<(uuid::Uuid, i32), Arc<std::collections::BTreeSet<String>>>>;
 
 pub struct Engine {
     store: Store,
     config: EngineConfig,
-    http: reqwest::Client,
     committer: Committer,
     wake: Arc<Notify>,
     definitions: DefinitionCache,
+    /// Secret names each definition version reads (compiling every expression per step would cost
+    /// more than the step itself).
+    secret_names: SecretNameCache,
     in_flight: Mutex<HashMap<(uuid::Uuid, String), i32>>,
     /// Bus events for `wait_event` steps, subscribed at construction so that events the relay
     /// publishes at start-up (written while the server was down) are seen too.
@@ -88,10 +102,10 @@ impl Engine {
         Arc::new(Self {
             store,
             config,
-            http: http::client(),
             committer,
             wake: Arc::new(Notify::new()),
             definitions: Mutex::new(HashMap::new()),
+            secret_names: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
             bus_events: Mutex::new(Some(bus_events)),
         })
@@ -104,6 +118,44 @@ impl Engine {
 
     pub fn committer(&self) -> &Committer {
         &self.committer
+    }
+
+    /// The outbound client every call made for a workflow goes through.
+    pub fn outbound(&self) -> &crate::outbound::Outbound {
+        &self.config.outbound
+    }
+
+    /// Whether `org` denies private ranges: its own choice, else the configured default. When the
+    /// choice cannot be read, private ranges are denied (fail closed).
+    pub async fn deny_private_for(&self, org: auterity_types::OrgId) -> bool {
+        match self.store.outbound.get_egress_setting(OrgScope(org)).await {
+            Ok(setting) => setting.deny_private.unwrap_or(self.config.deny_private),
+            Err(error) => {
+                tracing::warn!(%error, "reading the organization's egress setting failed; denying private ranges");
+                true
+            }
+        }
+    }
+
+    /// The values of the secrets the run's definition reads, for one evaluation.
+    pub(super) async fn run_secrets(
+        &self,
+        definition: &WorkflowDefinition,
+        run: &RunRecord,
+    ) -> Result<std::collections::BTreeMap<String, secrecy::SecretString>, crate::secrets::SecretError> {
+        let key = (run.workflow_id, run.version);
+        let cached = self.secret_names.lock().ok().and_then(|cache| cache.get(&key).cloned());
+        let names = match cached {
+            Some(names) => names,
+            None => {
+                let names = Arc::new(redact::referenced_secrets(definition));
+                if let Ok(mut cache) = self.secret_names.lock() {
+                    cache.insert(key, names.clone());
+                }
+                names
+            }
+        };
+        redact::load(self.config.secrets.as_deref(), run.org_id, &names).await
     }
 
     pub(crate) async fn definition(&self, run: &RunRecord) -> Result<Arc<WorkflowDefinition>, String> {
@@ -254,13 +306,31 @@ impl Engine {
             self.finish(&definition, &run, &steps, &step, started_at).await;
             return;
         }
+        let mut secrets = std::collections::BTreeMap::new();
+        let mut secrets_failed = None;
         let (outcome, kind) = if step.step_key.ends_with(JOIN_SUFFIX) {
             (self.join_outcome(&definition, &run, &steps, &step), "join")
         } else {
             let (scope_of_step, id) = parse_key(&step.step_key);
             match step_in_scope(&definition, &scope_of_step, id) {
                 Some(step_def) => {
-                    let context = context::build(&run, &steps, &step.step_key);
+                    let mut context = context::build(&run, &steps, &step.step_key);
+                    match self.run_secrets(&definition, &run).await {
+                        Ok(values) => secrets = values,
+                        Err(error) => {
+                            tracing::warn!(%error, run_id = %run.id, "loading the run's secrets failed");
+                            let class = match error {
+                                crate::secrets::SecretError::Store(_) => crate::definition::ErrorClass::Unavailable,
+                                _ => crate::definition::ErrorClass::Internal,
+                            };
+                            secrets_failed = Some(Outcome::failed(class, format!("secrets: {error}")));
+                        }
+                    }
+                    context.secrets = secrets.clone();
+                    let deny_private = match step_def.kind {
+                        crate::definition::StepKind::Http(_) => self.deny_private_for(run.org_id).await,
+                        _ => self.config.deny_private,
+                    };
                     let idempotency_key = match &step_def.idempotency_key {
                         Some(template) => crate::expr::Template::parse(template)
                             .and_then(|t| t.render_string(&context))
@@ -274,8 +344,13 @@ impl Engine {
                         context: &context,
                         idempotency_key,
                         now: started_at,
+                        deny_private,
                     };
-                    (self.dispatch(call, &run).await, step_def.kind.name())
+                    let outcome = match secrets_failed.take() {
+                        Some(failed) => failed,
+                        None => self.dispatch(call, &run).await,
+                    };
+                    (outcome, step_def.kind.name())
                 }
                 None => (
                     Outcome::failed(crate::definition::ErrorClass::Internal, "step not found in the definition"),
@@ -287,7 +362,8 @@ impl Engine {
             .record(started.elapsed().as_secs_f64());
         let jitter = rand::random::<f64>() * 2.0 - 1.0;
         let state = plan::RunState { definition: &definition, run: &run, steps: &steps, owner: &self.config.owner };
-        let planned = plan::plan(&state, &step, outcome, started_at, jitter);
+        let mut planned = plan::plan(&state, &step, outcome, started_at, jitter);
+        redact::redact_transition(&mut planned.transition, &secrets);
         let run_failed = planned.run_failed;
         let retrying = planned.transition.attempt.as_ref().is_some_and(|a| a.outcome == "retrying");
         match self.committer.commit(planned.transition).await {

@@ -15,8 +15,10 @@ use super::outcome::Outcome;
 use crate::definition::{ErrorClass, HttpMethod, HttpStep, NotifyChannel, NotifyStep};
 use crate::expr::{EvalContext, Template, ValueTemplate};
 
+#[expect(clippy::too_many_arguments, reason = "one attempt's inputs, passed as they are")]
 pub async fn run(
-    http: &reqwest::Client,
+    outbound: &crate::outbound::Outbound,
+    deny_private: bool,
     smtp: Option<&SmtpConfig>,
     step: &NotifyStep,
     context: &EvalContext,
@@ -35,7 +37,7 @@ pub async fn run(
                 body: Some(step.body.clone()),
                 expect_status: None,
             };
-            match super::http::run_http(http, &request, context, idempotency_key, timeout).await {
+            match super::http::run_http(outbound, deny_private, &request, context, idempotency_key, timeout).await {
                 Outcome::Completed { output, .. } => {
                     Outcome::Completed { output: json!({"delivered": true, "status": output["status"]}), next: None }
                 }

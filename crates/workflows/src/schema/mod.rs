@@ -111,7 +111,8 @@ fn common_defs() -> Value {
         "error_class": {
             "enum": [
                 "timeout", "network", "http_429", "http_4xx", "http_5xx", "rate_limited",
-                "unavailable", "expression", "rejected", "child_failed", "internal", "any"
+                "unavailable", "expression", "rejected", "child_failed", "egress_denied", "response_too_large",
+                "internal", "any"
             ]
         },
         "retry": {
