@@ -13,6 +13,8 @@ use auterity_events::{Events, InProcessBus};
 use auterity_store::{Store, StoreOptions};
 use auterity_workflows::engine::EngineConfig;
 use auterity_workflows::engine::service::WorkflowService;
+use auterity_workflows::triggers::worker as trigger_worker;
+use auterity_workflows::triggers::{TriggerService, TriggerSettings};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -124,6 +126,7 @@ impl Platform {
             mfa_required_roles: config.auth.mfa_required_roles.clone(),
         };
         let providers = Arc::new(auterity_relay::providers::ProviderService::new(store.clone(), master_key.clone()));
+        let trigger_key = master_key.clone();
         let auth =
             Arc::new(AuthService::new(store.clone(), events.clone(), settings, revocation, throttles, master_key));
         auth.warm_revocation_cache().await?;
@@ -140,11 +143,18 @@ impl Platform {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = vec![events.start_relay(shutdown_rx.clone())];
         let engine = auterity_workflows::engine::Engine::new(store.clone(), events.clone(), EngineConfig::default());
+        let workflows = Arc::new(WorkflowService::new(store.clone(), engine.clone(), trigger_key));
+        let trigger_settings = TriggerSettings {
+            replay_window_secs: i64::try_from(config.triggers.webhook_replay_window_secs).unwrap_or(300),
+        };
+        let triggers = Arc::new(TriggerService::new(workflows.clone(), trigger_settings));
         if config.roles.contains(&Role::Worker) {
-            tasks.push(tokio::spawn(engine.clone().run(shutdown_rx)));
+            tasks.push(tokio::spawn(engine.clone().run(shutdown_rx.clone())));
+            tasks.push(tokio::spawn(trigger_worker::run_scheduler(triggers.clone(), shutdown_rx.clone())));
+            tasks.push(tokio::spawn(trigger_worker::run_event_listener(triggers.clone(), events.clone(), shutdown_rx)));
         }
-        let workflows = Arc::new(WorkflowService::new(store.clone(), engine));
-        let state = AppState { config, store, events, auth, providers, workflows, default_org: org.id, redis, nats };
+        let state =
+            AppState { config, store, events, auth, providers, workflows, triggers, default_org: org.id, redis, nats };
         Ok(Self { state, bootstrap: bootstrapped, shutdown, tasks })
     }
 

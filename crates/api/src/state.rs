@@ -15,6 +15,7 @@ pub struct AppState {
     pub auth: Arc<AuthService>,
     pub providers: Arc<auterity_relay::providers::ProviderService>,
     pub workflows: Arc<auterity_workflows::engine::service::WorkflowService>,
+    pub triggers: Arc<auterity_workflows::triggers::TriggerService>,
     pub default_org: OrgId,
     pub redis: Option<redis::aio::ConnectionManager>,
     pub nats: Option<async_nats::Client>,

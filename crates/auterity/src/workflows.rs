@@ -69,9 +69,9 @@ async fn execute(
         match state.store.workflows.get_workflow_by_name(OrgScope(org_id), name).await? {
             Some(existing) if existing.definition == definition => existing.id,
             Some(existing) => {
-                state.workflows.update(org_id, operator, existing.id, definition).await.map_err(describe)?.id
+                state.workflows.update(org_id, operator, existing.id, definition).await.map_err(describe)?.workflow.id
             }
-            None => state.workflows.create(org_id, operator, definition).await.map_err(describe)?.id,
+            None => state.workflows.create(org_id, operator, definition).await.map_err(describe)?.workflow.id,
         }
     } else {
         state

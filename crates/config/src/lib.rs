@@ -6,5 +6,7 @@ mod model;
 mod secret;
 
 pub use load::{ConfigError, FlagOverrides, load, load_from};
-pub use model::{AuthConfig, Config, Role, ServerConfig, StorageConfig, TelemetryConfig, ThrottleConfig};
+pub use model::{
+    AuthConfig, Config, Role, ServerConfig, StorageConfig, TelemetryConfig, ThrottleConfig, TriggersConfig,
+};
 pub use secret::Secret;

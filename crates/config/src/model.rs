@@ -29,6 +29,8 @@ pub struct Config {
     pub auth: AuthConfig,
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    #[serde(default)]
+    pub triggers: TriggersConfig,
 }
 
 impl Default for Config {
@@ -39,6 +41,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             auth: AuthConfig::default(),
             telemetry: TelemetryConfig::default(),
+            triggers: TriggersConfig::default(),
         }
     }
 }
@@ -206,5 +209,20 @@ impl Default for TelemetryConfig {
             otlp_endpoint: None,
             service_name: "auterity".to_owned(),
         }
+    }
+}
+
+/// Workflow triggers (`[triggers]`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TriggersConfig {
+    /// A signed webhook request whose timestamp is further than this from now is refused; a
+    /// signature is accepted once within it.
+    pub webhook_replay_window_secs: u64,
+}
+
+impl Default for TriggersConfig {
+    fn default() -> Self {
+        Self { webhook_replay_window_secs: 300 }
     }
 }

@@ -14,6 +14,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Executor, PgPool, SqlitePool};
 
 use crate::repos::{ApiKeyRepo, AuditRepo, OrgRepo, OutboxRepo, ProviderRepo, TokenRepo, UserRepo};
+use crate::trigger_repos::TriggerRepo;
 use crate::workflow_repos::WorkflowRepo;
 use crate::{StoreError, migrations, sql};
 
@@ -88,6 +89,7 @@ pub struct Store {
     pub outbox: Arc<dyn OutboxRepo>,
     pub providers: Arc<dyn ProviderRepo>,
     pub workflows: Arc<dyn WorkflowRepo>,
+    pub triggers: Arc<dyn TriggerRepo>,
     pool: Pool,
 }
 
@@ -184,7 +186,8 @@ async fn connect_sqlite(url: &str, max_connections: u32) -> Result<Store, StoreE
         audit: repos.clone(),
         outbox: repos.clone(),
         providers: repos.clone(),
-        workflows: repos,
+        workflows: repos.clone(),
+        triggers: repos,
         pool: Pool::Sqlite(pool),
     })
 }
@@ -214,7 +217,8 @@ async fn connect_postgres(url: &str, max_connections: u32, schema: Option<&str>)
         audit: repos.clone(),
         outbox: repos.clone(),
         providers: repos.clone(),
-        workflows: repos,
+        workflows: repos.clone(),
+        triggers: repos,
         pool: Pool::Postgres(pool),
     })
 }

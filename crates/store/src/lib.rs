@@ -14,9 +14,11 @@ mod error;
 mod migrations;
 pub mod repos;
 mod sql;
+pub mod trigger_repos;
 pub mod workflow_repos;
 
 pub use connect::{Backend, Store, StoreOptions};
 pub use error::StoreError;
 pub use repos::{ApiKeyRepo, AuditRepo, OrgRepo, OrgScope, OutboxRepo, ProviderRepo, TokenRepo, UserRepo};
+pub use trigger_repos::TriggerRepo;
 pub use workflow_repos::WorkflowRepo;

@@ -17,11 +17,13 @@ type Embedded = (i64, &'static str, &'static str);
 const SQLITE: &[Embedded] = &[
     (1, "init", include_str!("../migrations/sqlite/0001_init.sql")),
     (2, "workflows", include_str!("../migrations/sqlite/0002_workflows.sql")),
+    (5, "triggers", include_str!("../migrations/sqlite/0005_triggers.sql")),
 ];
 
 const POSTGRES: &[Embedded] = &[
     (1, "init", include_str!("../migrations/postgres/0001_init.sql")),
     (2, "workflows", include_str!("../migrations/postgres/0002_workflows.sql")),
+    (5, "triggers", include_str!("../migrations/postgres/0005_triggers.sql")),
 ];
 
 /// A [`MigrationSource`] over migrations embedded at compile time.

@@ -40,6 +40,10 @@ on_both_backends!(
     workflows::http_condition_and_retries_run_durably,
     workflows::failures_timeouts_and_cancellation,
     workflows::parallel_foreach_and_delay,
+    triggers::webhooks_are_signed_replay_guarded_and_rotatable,
+    triggers::trigger_declarations_are_validated,
+    triggers::cron_fires_on_schedule_and_missed_ticks_fire_once,
+    triggers::event_triggers_start_one_run_per_event,
 );
 
 mod shared_state {

@@ -6,6 +6,7 @@ pub mod error;
 pub mod event;
 pub mod ids;
 pub mod records;
+pub mod trigger_records;
 pub mod workflow_records;
 
 pub use access::{Level, System, SystemAccess};

@@ -5,6 +5,7 @@ pub mod ai;
 pub mod auth;
 pub mod docs;
 pub mod health;
+pub mod triggers;
 pub mod workflows;
 
 use std::sync::OnceLock;
@@ -76,6 +77,9 @@ pub fn route_table() -> RouteTable<AppState> {
     guarded!(t, workflows::delete_workflow_handler);
     guarded!(t, workflows::versions_handler);
     guarded!(t, workflows::start_run_handler);
+    guarded!(t, triggers::list_triggers_handler);
+    guarded!(t, triggers::rotate_secret_handler);
+    guarded!(t, triggers::webhook_handler);
     t
 }
 

@@ -1,7 +1,7 @@
 //! The SQL implementation of every repository trait, written once and compiled per dialect.
 //!
 //! The files `common.rs`, `orgs.rs`, `users.rs`, `tokens.rs`, `api_keys.rs`, `audit.rs`,
-//! `outbox.rs`, `providers.rs`, `workflows.rs` and `workflow_queue.rs` are not modules: they are
+//! `outbox.rs`, `providers.rs`, `workflows.rs`, `workflow_queue.rs` and `triggers.rs` are not modules: they are
 //! `include!`d into both [`sqlite`] and [`postgres`], where `Db` names the sqlx database. The SQL
 //! uses `$n` placeholders (SQLite accepts them, and a repeated `$n` is one parameter in both) and
 //! features both dialects share (`RETURNING`, `ON CONFLICT … DO UPDATE`, partial indexes,
@@ -28,6 +28,7 @@ mod prelude {
         AccessGrant, AiProvider, ApiKey, AuditEntry, Effects, Organization, OutboxRecord, PageRequest, RefreshToken,
         Team, User,
     };
+    pub(super) use auterity_types::trigger_records::{CronAdvance, TriggerReceipt, TriggerRecord};
     pub(super) use auterity_types::workflow_records::{
         AttemptRecord, RunFilter, RunRecord, StepChange, StepRecord, Transition, WorkflowRecord, WorkflowVersion,
     };
@@ -42,6 +43,7 @@ mod prelude {
     pub(super) use crate::repos::{
         ApiKeyRepo, AuditRepo, OrgRepo, OrgScope, OutboxRepo, ProviderRepo, TokenRepo, UserRepo,
     };
+    pub(super) use crate::trigger_repos::TriggerRepo;
     pub(super) use crate::workflow_repos::WorkflowRepo;
 }
 
@@ -63,6 +65,7 @@ pub(crate) mod sqlite {
     include!("providers.rs");
     include!("workflows.rs");
     include!("workflow_queue.rs");
+    include!("triggers.rs");
 }
 
 /// The repositories on PostgreSQL.
@@ -83,6 +86,7 @@ pub(crate) mod postgres {
     include!("providers.rs");
     include!("workflows.rs");
     include!("workflow_queue.rs");
+    include!("triggers.rs");
 }
 
 /// A timestamp as both dialects keep it: PostgreSQL stores microseconds, so SQLite is given the

@@ -12,6 +12,7 @@ pub mod restart;
 pub mod sessions;
 pub mod tenancy;
 pub mod throttle;
+pub mod triggers;
 pub mod workflows;
 
 use serde_json::Value;

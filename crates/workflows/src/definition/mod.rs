@@ -5,6 +5,7 @@
 mod actions;
 mod control;
 mod sites;
+mod triggers;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -22,6 +23,7 @@ pub use control::{
 };
 pub use sites::{Edge, EdgeKind, ExprForm, ExprSite, SitePlace};
 pub(crate) use sites::{escape_token, value_template_sites};
+pub use triggers::{TriggerDefinition, TriggerKind};
 
 use crate::duration::WorkflowDuration;
 
@@ -56,6 +58,9 @@ pub struct WorkflowDefinition {
     /// Limit on the whole run, start to finish.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<WorkflowDuration>,
+    /// What starts runs besides a manual start (webhook, cron, event).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggers: Vec<TriggerDefinition>,
 }
 
 impl WorkflowDefinition {

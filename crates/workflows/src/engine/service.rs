@@ -16,6 +16,8 @@ use uuid::Uuid;
 
 use super::{Engine, keys, plan};
 use crate::definition::WorkflowDefinition;
+use crate::triggers::sync::{NewWebhookSecret, sync_triggers};
+use auterity_auth::crypto::MasterKey;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkflowError {
@@ -27,6 +29,8 @@ pub enum WorkflowError {
     Conflict(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl WorkflowError {
@@ -36,6 +40,7 @@ impl WorkflowError {
             WorkflowError::NotFound(_) => ErrorCode::NotFound,
             WorkflowError::Conflict(_) => ErrorCode::AlreadyExists,
             WorkflowError::Store(e) => e.code(),
+            WorkflowError::Internal(_) => ErrorCode::Internal,
         }
     }
 }
@@ -50,6 +55,14 @@ pub fn check_definition(definition_json: &Value) -> Result<WorkflowDefinition, V
 pub struct WorkflowService {
     store: Store,
     engine: Arc<Engine>,
+    /// Encrypts webhook secrets when a version declaring webhooks is stored.
+    master_key: MasterKey,
+}
+
+/// A stored definition, with the webhook secrets created for it (shown this once).
+pub struct SavedWorkflow {
+    pub workflow: WorkflowRecord,
+    pub new_webhook_secrets: Vec<NewWebhookSecret>,
 }
 
 pub struct StartRun {
@@ -60,8 +73,16 @@ pub struct StartRun {
 }
 
 impl WorkflowService {
-    pub fn new(store: Store, engine: Arc<Engine>) -> Self {
-        Self { store, engine }
+    pub fn new(store: Store, engine: Arc<Engine>, master_key: MasterKey) -> Self {
+        Self { store, engine, master_key }
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(crate) fn master_key(&self) -> &MasterKey {
+        &self.master_key
     }
 
     pub async fn create(
@@ -69,7 +90,7 @@ impl WorkflowService {
         org: OrgId,
         user: UserId,
         definition_json: Value,
-    ) -> Result<WorkflowRecord, WorkflowError> {
+    ) -> Result<SavedWorkflow, WorkflowError> {
         let definition = check_definition(&definition_json).map_err(WorkflowError::Invalid)?;
         let now = Utc::now();
         let record = WorkflowRecord {
@@ -92,7 +113,10 @@ impl WorkflowService {
             created_at: now,
         };
         match self.store.workflows.create_workflow(OrgScope(org), &record, &version, &Effects::none()).await {
-            Ok(()) => Ok(record),
+            Ok(()) => {
+                let new_webhook_secrets = sync_triggers(&self.store, &self.master_key, &record, &definition).await?;
+                Ok(SavedWorkflow { workflow: record, new_webhook_secrets })
+            }
             Err(StoreError::Conflict(_)) => {
                 Err(WorkflowError::Conflict(format!("a workflow named {:?} already exists", record.name)))
             }
@@ -107,7 +131,7 @@ impl WorkflowService {
         user: UserId,
         id: Uuid,
         definition_json: Value,
-    ) -> Result<WorkflowRecord, WorkflowError> {
+    ) -> Result<SavedWorkflow, WorkflowError> {
         let definition = check_definition(&definition_json).map_err(WorkflowError::Invalid)?;
         let scope = OrgScope(org);
         let current = self.store.workflows.get_workflow(scope, id).await?.ok_or(WorkflowError::NotFound("workflow"))?;
@@ -134,7 +158,10 @@ impl WorkflowService {
                 "the workflow changed meanwhile; retry with the latest version".into(),
             ));
         }
-        self.store.workflows.get_workflow(scope, id).await?.ok_or(WorkflowError::NotFound("workflow"))
+        let workflow =
+            self.store.workflows.get_workflow(scope, id).await?.ok_or(WorkflowError::NotFound("workflow"))?;
+        let new_webhook_secrets = sync_triggers(&self.store, &self.master_key, &workflow, &definition).await?;
+        Ok(SavedWorkflow { workflow, new_webhook_secrets })
     }
 
     pub async fn get(&self, org: OrgId, id: Uuid) -> Result<WorkflowRecord, WorkflowError> {
@@ -168,6 +195,21 @@ impl WorkflowService {
         request: StartRun,
     ) -> Result<RunRecord, WorkflowError> {
         let workflow = self.get(org, workflow_id).await?;
+        let (run, steps, effects) = self.prepare_run(&workflow, user, request)?;
+        self.store.workflows.create_run(&run, &steps, &effects).await?;
+        self.run_created();
+        Ok(run)
+    }
+
+    /// The rows of a new run of `workflow`'s latest version — the run, its entry steps and the
+    /// `workflow.run.started` event — without writing them (triggers write them together with
+    /// their receipt). Inputs are validated here.
+    pub fn prepare_run(
+        &self,
+        workflow: &WorkflowRecord,
+        user: UserId,
+        request: StartRun,
+    ) -> Result<(RunRecord, Vec<StepRecord>, Effects), WorkflowError> {
         if !workflow.is_active {
             return Err(WorkflowError::NotFound("workflow"));
         }
@@ -178,8 +220,8 @@ impl WorkflowService {
         let run_id = Uuid::now_v7();
         let run = RunRecord {
             id: run_id,
-            org_id: org,
-            workflow_id,
+            org_id: workflow.org_id,
+            workflow_id: workflow.id,
             version: workflow.latest_version,
             status: run_status::RUNNING.to_owned(),
             inputs,
@@ -205,12 +247,15 @@ impl WorkflowService {
         let started = plan::event(
             &run,
             "workflow.run.started",
-            json!({"run_id": run.id, "workflow_id": workflow_id, "version": run.version}),
+            json!({"run_id": run.id, "workflow_id": workflow.id, "version": run.version}),
         );
-        self.store.workflows.create_run(&run, &steps, &Effects::none().event(started)).await?;
+        Ok((run, steps, Effects::none().event(started)))
+    }
+
+    /// Call once a prepared run is written: counts it and wakes the engine.
+    pub fn run_created(&self) {
         metrics::counter!("auterity_workflow_runs_total", "status" => "started").increment(1);
         self.engine.notify();
-        Ok(run)
     }
 
     pub async fn run(
