@@ -151,6 +151,10 @@ impl Platform {
         if config.roles.contains(&Role::Worker) {
             tasks.push(tokio::spawn(engine.clone().run(shutdown_rx.clone())));
             tasks.push(tokio::spawn(trigger_worker::run_scheduler(triggers.clone(), shutdown_rx.clone())));
+            tasks.push(tokio::spawn(auterity_workflows::triggers::flow::run_admitter(
+                workflows.clone(),
+                shutdown_rx.clone(),
+            )));
             tasks.push(tokio::spawn(trigger_worker::run_event_listener(triggers.clone(), events.clone(), shutdown_rx)));
         }
         let state =

@@ -13,6 +13,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Executor, PgPool, SqlitePool};
 
+use crate::flow_repos::FlowRepo;
 use crate::repos::{ApiKeyRepo, AuditRepo, OrgRepo, OutboxRepo, ProviderRepo, TokenRepo, UserRepo};
 use crate::trigger_repos::TriggerRepo;
 use crate::workflow_repos::WorkflowRepo;
@@ -90,6 +91,7 @@ pub struct Store {
     pub providers: Arc<dyn ProviderRepo>,
     pub workflows: Arc<dyn WorkflowRepo>,
     pub triggers: Arc<dyn TriggerRepo>,
+    pub flow: Arc<dyn FlowRepo>,
     pool: Pool,
 }
 
@@ -187,7 +189,8 @@ async fn connect_sqlite(url: &str, max_connections: u32) -> Result<Store, StoreE
         outbox: repos.clone(),
         providers: repos.clone(),
         workflows: repos.clone(),
-        triggers: repos,
+        triggers: repos.clone(),
+        flow: repos,
         pool: Pool::Sqlite(pool),
     })
 }
@@ -218,7 +221,8 @@ async fn connect_postgres(url: &str, max_connections: u32, schema: Option<&str>)
         outbox: repos.clone(),
         providers: repos.clone(),
         workflows: repos.clone(),
-        triggers: repos,
+        triggers: repos.clone(),
+        flow: repos,
         pool: Pool::Postgres(pool),
     })
 }

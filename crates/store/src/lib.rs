@@ -11,6 +11,7 @@
 pub mod conformance;
 mod connect;
 mod error;
+pub mod flow_repos;
 mod migrations;
 pub mod repos;
 mod sql;
@@ -19,6 +20,7 @@ pub mod workflow_repos;
 
 pub use connect::{Backend, Store, StoreOptions};
 pub use error::StoreError;
+pub use flow_repos::FlowRepo;
 pub use repos::{ApiKeyRepo, AuditRepo, OrgRepo, OrgScope, OutboxRepo, ProviderRepo, TokenRepo, UserRepo};
 pub use trigger_repos::TriggerRepo;
 pub use workflow_repos::WorkflowRepo;

@@ -44,6 +44,8 @@ on_both_backends!(
     triggers::trigger_declarations_are_validated,
     triggers::cron_fires_on_schedule_and_missed_ticks_fire_once,
     triggers::event_triggers_start_one_run_per_event,
+    triggers::flow_limits_hold_and_priority_orders_pending_runs,
+    triggers::pending_runs_survive_a_restart,
 );
 
 mod shared_state {

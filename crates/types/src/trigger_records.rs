@@ -57,3 +57,14 @@ pub struct CronAdvance {
     pub expected: DateTime<Utc>,
     pub next_fire_at: Option<DateTime<Utc>>,
 }
+
+/// Flow-control limits of one workflow, applied when pending runs are admitted.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FlowLimits {
+    /// Most runs of the workflow running (admitted and not finished) at once.
+    pub concurrency: Option<i64>,
+    /// Most running runs per concurrency key.
+    pub key_concurrency: Option<i64>,
+    /// Most runs admitted per concurrency key within `window`.
+    pub key_rate: Option<(i64, chrono::Duration)>,
+}

@@ -33,3 +33,6 @@ CREATE TABLE workflow_trigger_receipts (
 ) WITHOUT ROWID;
 CREATE INDEX idx_workflow_trigger_receipts_expiry ON workflow_trigger_receipts (expires_at)
     WHERE expires_at IS NOT NULL;
+
+-- Flow control: pending runs of a workflow, in admission order (priority, then age).
+CREATE INDEX idx_workflow_runs_pending ON workflow_runs (workflow_id, priority DESC, id) WHERE status = 'pending';

@@ -365,3 +365,201 @@ pub async fn event_triggers_start_one_run_per_event(backend: Backend) {
     assert_eq!(runs_of(&server, &token, &workflow).await.len(), 1, "one run per event");
     server.stop().await;
 }
+
+/// A local target that holds each request 300 ms and records the most requests in flight at once,
+/// overall and per path segment after `/hold/`.
+#[derive(Clone, Default)]
+struct Gauge {
+    state: std::sync::Arc<std::sync::Mutex<GaugeState>>,
+}
+
+#[derive(Default)]
+struct GaugeState {
+    current: i64,
+    max: i64,
+    current_by_key: std::collections::HashMap<String, i64>,
+    max_by_key: std::collections::HashMap<String, i64>,
+    arrivals: Vec<String>,
+}
+
+impl Gauge {
+    async fn start() -> (Self, String) {
+        let gauge = Gauge::default();
+        let app = axum::Router::new().route("/hold/{key}", axum::routing::any(hold)).with_state(gauge.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (gauge, format!("http://{address}"))
+    }
+
+    fn max(&self) -> i64 {
+        self.state.lock().unwrap().max
+    }
+
+    fn max_of(&self, key: &str) -> i64 {
+        self.state.lock().unwrap().max_by_key.get(key).copied().unwrap_or(0)
+    }
+
+    fn arrivals(&self) -> Vec<String> {
+        self.state.lock().unwrap().arrivals.clone()
+    }
+
+    fn reset(&self) {
+        *self.state.lock().unwrap() = GaugeState::default();
+    }
+}
+
+async fn hold(
+    axum::extract::State(gauge): axum::extract::State<Gauge>,
+    axum::extract::Path(key): axum::extract::Path<String>,
+) -> &'static str {
+    {
+        let mut state = gauge.state.lock().unwrap();
+        state.current += 1;
+        state.max = state.max.max(state.current);
+        state.arrivals.push(key.clone());
+        let current = {
+            let entry = state.current_by_key.entry(key.clone()).or_default();
+            *entry += 1;
+            *entry
+        };
+        let max = state.max_by_key.entry(key.clone()).or_default();
+        *max = (*max).max(current);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut state = gauge.state.lock().unwrap();
+    state.current -= 1;
+    *state.current_by_key.entry(key).or_default() -= 1;
+    "held"
+}
+
+fn held(name: &str, target: &str, flow: Value) -> Value {
+    json!({"name": name, "inputs": {"rooftop": {"type": "string"}, "tag": {"type": "string", "default": ""}},
+        "steps": [{"id": "call", "kind": "http", "method": "GET", "url": format!("{target}/hold/${{inputs.rooftop}}${{inputs.tag}}")}],
+        "flow": flow})
+}
+
+async fn start_run(server: &TestServer, token: &str, workflow: &str, inputs: Value, priority: i32) -> Value {
+    let (status, body) = server
+        .call(
+            "POST",
+            &format!("/api/workflows/{workflow}/runs"),
+            Some(token),
+            Some(json!({"inputs": inputs, "priority": priority})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+async fn all_finished(server: &TestServer, token: &str, runs: &[Value]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for run in runs {
+        let done = crate::http::workflows::finished(server, token, run["id"].as_str().unwrap()).await;
+        assert_eq!(done["status"], "completed", "{done}");
+        out.push(done);
+    }
+    out
+}
+
+pub async fn flow_limits_hold_and_priority_orders_pending_runs(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.admin_token().await;
+    let (gauge, target) = Gauge::start().await;
+
+    // Workflow-wide concurrency 2: six runs, never more than two in flight.
+    let limited = create(&server, &token, held("limited", &target, json!({"concurrency": 2}))).await;
+    let limited = limited["id"].as_str().unwrap().to_owned();
+    let mut runs = Vec::new();
+    for _ in 0..6 {
+        let run = start_run(&server, &token, &limited, json!({"rooftop": "a"}), 0).await;
+        assert_eq!(run["status"], "pending", "flow-controlled runs wait to be admitted: {run}");
+        runs.push(run);
+    }
+    all_finished(&server, &token, &runs).await;
+    assert_eq!(gauge.max(), 2, "concurrency limit 2 is reached and never exceeded");
+
+    // Per-key concurrency 1 with two keys: at most one per key, two overall.
+    gauge.reset();
+    let per_key =
+        create(&server, &token, held("per-rooftop", &target, json!({"key": "inputs.rooftop", "key_concurrency": 1})))
+            .await;
+    let per_key = per_key["id"].as_str().unwrap().to_owned();
+    let mut runs = Vec::new();
+    for rooftop in ["north", "south", "north", "south", "north", "south"] {
+        runs.push(start_run(&server, &token, &per_key, json!({"rooftop": rooftop}), 0).await);
+    }
+    let finished = all_finished(&server, &token, &runs).await;
+    assert_eq!((gauge.max_of("north"), gauge.max_of("south")), (1, 1));
+    assert_eq!(gauge.max(), 2, "the two keys run side by side");
+    assert!(finished.iter().all(|r| r["steps"][0]["status"] == "completed"));
+
+    // Per-key rate 2/min: of four runs of one key, two start, two stay pending.
+    let rated =
+        create(&server, &token, held("rated", &target, json!({"key": "inputs.rooftop", "key_rate": "2/min"}))).await;
+    let rated = rated["id"].as_str().unwrap().to_owned();
+    let mut runs = Vec::new();
+    for _ in 0..4 {
+        runs.push(start_run(&server, &token, &rated, json!({"rooftop": "east"}), 0).await);
+    }
+    let other_key = start_run(&server, &token, &rated, json!({"rooftop": "west"}), 0).await;
+    all_finished(&server, &token, &[other_key]).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let statuses: Vec<String> = runs_of(&server, &token, &rated)
+        .await
+        .iter()
+        .filter(|r| r["inputs"]["rooftop"] == "east")
+        .map(|r| r["status"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(statuses.iter().filter(|s| *s == "completed").count(), 2, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| *s == "pending").count(), 2, "{statuses:?}");
+    // A pending run can be cancelled; it never starts.
+    let (status, cancelled) = server
+        .call(
+            "POST",
+            &format!("/api/workflows/runs/{}/cancel", runs[3]["id"].as_str().unwrap()),
+            Some(&token),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 200, "{cancelled}");
+
+    // Priority: with one slot taken, waiting runs start highest priority first, then oldest.
+    gauge.reset();
+    let ordered = create(&server, &token, held("ordered", &target, json!({"concurrency": 1}))).await;
+    let ordered = ordered["id"].as_str().unwrap().to_owned();
+    let blocker = start_run(&server, &token, &ordered, json!({"rooftop": "x", "tag": "blocker"}), 0).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while gauge.arrivals().is_empty() {
+        assert!(Instant::now() < deadline, "the blocker never ran");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut runs = vec![blocker];
+    for (tag, priority) in [("low", 1), ("high", 5), ("mid", 3), ("mid2", 3)] {
+        runs.push(start_run(&server, &token, &ordered, json!({"rooftop": "x", "tag": tag}), priority).await);
+    }
+    all_finished(&server, &token, &runs).await;
+    assert_eq!(gauge.arrivals(), vec!["xblocker", "xhigh", "xmid", "xmid2", "xlow"]);
+    assert_eq!(gauge.max(), 1);
+    server.stop().await;
+}
+
+pub async fn pending_runs_survive_a_restart(backend: Backend) {
+    // Runs queued while no worker is up are admitted, within the limit, once one starts.
+    let (gauge, target) = Gauge::start().await;
+    let server = TestServer::start_with(backend, |c| c.roles = vec![Role::Api]).await;
+    let token = server.admin_token().await;
+    let created = create(&server, &token, held("queued", &target, json!({"concurrency": 2}))).await;
+    let workflow = created["id"].as_str().unwrap().to_owned();
+    let mut runs = Vec::new();
+    for _ in 0..4 {
+        runs.push(start_run(&server, &token, &workflow, json!({"rooftop": "r"}), 0).await);
+    }
+    let (mut config, dir) = server.stop().await;
+    config.roles = vec![Role::Api, Role::Worker];
+    let server = TestServer::start_config(backend, config, dir).await;
+    let token = server.admin_token().await;
+    all_finished(&server, &token, &runs).await;
+    assert_eq!(gauge.max(), 2);
+    server.stop().await;
+}

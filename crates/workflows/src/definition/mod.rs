@@ -4,6 +4,7 @@
 
 mod actions;
 mod control;
+mod flow;
 mod sites;
 mod triggers;
 
@@ -21,6 +22,7 @@ pub use control::{
     ApprovalStep, Approvers, Block, ConditionStep, DelayStep, ForeachStep, ParallelBranch, ParallelStep, SwitchCase,
     SwitchStep, WaitEventStep,
 };
+pub use flow::{FlowControl, parse_rate};
 pub use sites::{Edge, EdgeKind, ExprForm, ExprSite, SitePlace};
 pub(crate) use sites::{escape_token, value_template_sites};
 pub use triggers::{TriggerDefinition, TriggerKind};
@@ -61,6 +63,9 @@ pub struct WorkflowDefinition {
     /// What starts runs besides a manual start (webhook, cron, event).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub triggers: Vec<TriggerDefinition>,
+    /// Concurrency and rate limits; absent = runs start at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow: Option<FlowControl>,
 }
 
 impl WorkflowDefinition {

@@ -45,6 +45,17 @@ impl WorkflowError {
     }
 }
 
+/// The payload of `workflow.run.started` (and `workflow.run.queued`).
+pub(crate) fn run_started_payload(run: &RunRecord) -> Value {
+    json!({"run_id": run.id, "workflow_id": run.workflow_id, "version": run.version, "priority": run.priority,
+        "concurrency_key": run.concurrency_key})
+}
+
+/// `workflow.run.started` of a run admitted from `pending`.
+pub(crate) fn run_started_event(run: &RunRecord) -> auterity_types::SystemEvent {
+    plan::event(run, "workflow.run.started", run_started_payload(run))
+}
+
 /// A validated definition the engine can execute.
 pub fn check_definition(definition_json: &Value) -> Result<WorkflowDefinition, Vec<FieldError>> {
     let definition = crate::validate(definition_json)?;
@@ -202,7 +213,8 @@ impl WorkflowService {
     }
 
     /// The rows of a new run of `workflow`'s latest version — the run, its entry steps and the
-    /// `workflow.run.started` event — without writing them (triggers write them together with
+    /// `workflow.run.started` event (`pending` with `workflow.run.queued` when the definition has
+    /// flow limits) — without writing them (triggers write them together with
     /// their receipt). Inputs are validated here.
     pub fn prepare_run(
         &self,
@@ -216,6 +228,10 @@ impl WorkflowService {
         let definition: WorkflowDefinition = serde_json::from_value(workflow.definition.clone())
             .map_err(|e| WorkflowError::Invalid(vec![FieldError::new("", e.to_string())]))?;
         let inputs = crate::validate_inputs(&definition, &request.inputs).map_err(WorkflowError::Invalid)?;
+        let (queued, concurrency_key) = match &definition.flow {
+            Some(flow) => (true, crate::triggers::flow::concurrency_key(flow, &inputs)?),
+            None => (false, None),
+        };
         let now = Utc::now();
         let run_id = Uuid::now_v7();
         let run = RunRecord {
@@ -223,19 +239,19 @@ impl WorkflowService {
             org_id: workflow.org_id,
             workflow_id: workflow.id,
             version: workflow.latest_version,
-            status: run_status::RUNNING.to_owned(),
+            status: if queued { run_status::PENDING } else { run_status::RUNNING }.to_owned(),
             inputs,
             output: None,
             error: None,
             priority: request.priority,
-            concurrency_key: None,
+            concurrency_key,
             parent_run_id: request.parent.as_ref().map(|(id, _)| *id),
             parent_step_key: request.parent.map(|(_, key)| key),
             correlation_id: run_id,
             trigger: request.trigger,
             created_by: user,
             created_at: now,
-            started_at: Some(now),
+            started_at: (!queued).then_some(now),
             completed_at: None,
             updated_at: now,
         };
@@ -244,12 +260,15 @@ impl WorkflowService {
             .into_iter()
             .map(|id| plan::new_step(&run, id.to_owned(), id.to_owned(), step_status::READY, 0, now))
             .collect();
-        let started = plan::event(
-            &run,
-            "workflow.run.started",
-            json!({"run_id": run.id, "workflow_id": workflow.id, "version": run.version}),
-        );
-        Ok((run, steps, Effects::none().event(started)))
+        // A flow-controlled run waits as `pending` until admitted (`workflow.run.started` then).
+        let event_type = if queued { "workflow.run.queued" } else { "workflow.run.started" };
+        let event = plan::event(&run, event_type, run_started_payload(&run));
+        Ok((run, steps, Effects::none().event(event)))
+    }
+
+    /// Call once pending runs were admitted: wakes the engine.
+    pub(crate) fn runs_admitted(&self) {
+        self.engine.notify();
     }
 
     /// Call once a prepared run is written: counts it and wakes the engine.

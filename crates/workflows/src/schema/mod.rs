@@ -71,7 +71,8 @@ fn build_schema() -> Value {
             "steps": {"$ref": "#/$defs/steps"},
             "output": {"$ref": "#/$defs/value_template"},
             "timeout": {"$ref": "#/$defs/duration"},
-            "triggers": {"$ref": "#/$defs/triggers"}
+            "triggers": {"$ref": "#/$defs/triggers"},
+            "flow": {"$ref": "#/$defs/flow"}
         },
         "$defs": defs
     })

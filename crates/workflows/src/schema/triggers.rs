@@ -1,4 +1,4 @@
-//! Trigger schemas: `$defs/<kind>_trigger` per kind with `additionalProperties: false`, and
+//! Trigger and flow-control schemas: `$defs/<kind>_trigger` per kind with `additionalProperties: false`, and
 //! `$defs/triggers`, the list, dispatching on `kind`. Cron patterns, time zones and expressions
 //! are checked by [`crate::validate`].
 
@@ -74,5 +74,22 @@ pub(super) fn trigger_defs() -> Vec<(String, Value)> {
         defs.into_iter().map(|(kind, schema)| (format!("{kind}_trigger"), schema)).collect();
     out.push(("trigger".into(), trigger));
     out.push(("triggers".into(), list));
+    out.push(("flow".into(), flow_schema()));
     out
+}
+
+fn flow_schema() -> Value {
+    json!({
+        "description": "Flow control: runs beyond a limit wait as pending, highest priority first, then oldest.",
+        "type": "object",
+        "additionalProperties": false,
+        "minProperties": 1,
+        "properties": {
+            "concurrency": {"type": "integer", "minimum": 1, "maximum": 100000},
+            "key": {"$ref": "#/$defs/expression", "description": "CEL over `inputs`: the run's concurrency key."},
+            "key_concurrency": {"type": "integer", "minimum": 1, "maximum": 100000},
+            "key_rate": {"type": "string", "pattern": "^[1-9][0-9]{0,5}/(s|min|h|d)$", "description": "Most starts per key per period, e.g. 10/min."}
+        },
+        "dependentRequired": {"key_concurrency": ["key"], "key_rate": ["key"]}
+    })
 }

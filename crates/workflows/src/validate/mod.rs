@@ -33,6 +33,7 @@ pub fn validate(definition_json: &Value) -> Result<WorkflowDefinition, Vec<Field
     expressions::check_expressions(&definition, &graph, &mut errors);
     inputs::check_input_declarations(&definition, &mut errors);
     triggers::check_triggers(&definition, &mut errors);
+    triggers::check_flow(&definition, &mut errors);
     for node in &graph.nodes {
         check_step_rules(&definition, node.step, &node.pointer, &mut errors);
     }

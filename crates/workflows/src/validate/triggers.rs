@@ -1,5 +1,6 @@
 //! Trigger checks: unique ids, cron patterns and time zones that parse, cron inputs that match
-//! the declared inputs, and event filters/input templates that compile and read only `event`.
+//! the declared inputs, event filters/input templates that compile and read only `event`, and a
+//! flow-control key that compiles and reads only `inputs`.
 
 use std::collections::BTreeSet;
 
@@ -50,6 +51,26 @@ pub(super) fn check_triggers(definition: &WorkflowDefinition, errors: &mut Vec<F
                 }
             }
         }
+    }
+}
+
+pub(super) fn check_flow(definition: &WorkflowDefinition, errors: &mut Vec<FieldError>) {
+    let Some(key) = definition.flow.as_ref().and_then(|flow| flow.key.as_deref()) else { return };
+    match Expression::compile(key) {
+        Ok(expression) => {
+            for variable in expression.references().variables.iter().filter(|v| v.as_str() != "inputs") {
+                errors.push(FieldError::new(
+                    "/flow/key",
+                    format!("'{variable}' is not available here: the key reads only 'inputs'"),
+                ));
+            }
+            for input in &expression.references().inputs {
+                if !definition.inputs.contains_key(input) {
+                    errors.push(FieldError::new("/flow/key", format!("input '{input}' is not declared")));
+                }
+            }
+        }
+        Err(error) => errors.push(FieldError::new("/flow/key", error.to_string())),
     }
 }
 
