@@ -48,6 +48,33 @@ on_both_backends!(
     triggers::pending_runs_survive_a_restart,
 );
 
+mod bench {
+    //! Throughput measurements, ignored by default: `bench/webhook_starts.sh` runs them.
+    const REQUESTS: usize = 4000;
+    const CONCURRENCY: usize = 32;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "benchmark; run by bench/webhook_starts.sh"]
+    async fn webhook_starts_sqlite() {
+        let rate =
+            crate::http::triggers::webhook_starts_throughput(auterity_testkit::Backend::Sqlite, REQUESTS, CONCURRENCY)
+                .await;
+        println!("webhook_starts sqlite: {rate:.0} starts/s ({REQUESTS} signed deliveries, {CONCURRENCY} clients)");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "benchmark; run by bench/webhook_starts.sh"]
+    async fn webhook_starts_postgres() {
+        let rate = crate::http::triggers::webhook_starts_throughput(
+            auterity_testkit::Backend::Postgres,
+            REQUESTS,
+            CONCURRENCY,
+        )
+        .await;
+        println!("webhook_starts postgres: {rate:.0} starts/s ({REQUESTS} signed deliveries, {CONCURRENCY} clients)");
+    }
+}
+
 mod shared_state {
     //! Two replicas sharing PostgreSQL and Redis agree on revocation.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -563,3 +563,67 @@ pub async fn pending_runs_survive_a_restart(backend: Backend) {
     assert_eq!(gauge.max(), 2);
     server.stop().await;
 }
+
+/// Benchmark (ignored by default; `bench/webhook_starts.sh` runs it): signed webhook deliveries,
+/// each answered 202 only once its run is committed, from `concurrency` keep-alive clients. The
+/// server runs the `api` role only, so the measure is webhook-to-run-recorded, not execution.
+pub async fn webhook_starts_throughput(backend: Backend, requests: usize, concurrency: usize) -> f64 {
+    let server = TestServer::start_with(backend, |c| {
+        c.roles = vec![Role::Api];
+        c.storage.max_connections = 16;
+        c.telemetry.log_level = "error".to_owned();
+    })
+    .await;
+    let token = server.admin_token().await;
+    let created = create(
+        &server,
+        &token,
+        json!({"name": "bench-hook", "inputs": {"n": {"type": "integer"}},
+            "steps": [{"id": "a", "kind": "transform", "output": "${inputs.n}"}],
+            "triggers": [{"id": "inbound", "kind": "webhook"}]}),
+    )
+    .await;
+    let workflow = created["id"].as_str().unwrap().to_owned();
+    let secret = created["webhook_secrets"][0]["secret"].as_str().unwrap().to_owned();
+    let path = triggers_of(&server, &token, &workflow).await[0]["webhook_path"].as_str().unwrap().to_owned();
+    let url = server.url(&path);
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut clients = Vec::new();
+    for _ in 0..concurrency {
+        let (next, url, secret) = (next.clone(), url.clone(), secret.clone());
+        let client = reqwest::Client::new();
+        clients.push(tokio::spawn(async move {
+            loop {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if n >= requests {
+                    return;
+                }
+                let body = format!("{{\"n\": {n}}}");
+                let response = client
+                    .post(&url)
+                    .header("X-Auterity-Signature", signed(&secret, &body))
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status().as_u16(), 202);
+            }
+        }));
+    }
+    for client in clients {
+        client.await.unwrap();
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let recorded = server
+        .state
+        .store
+        .workflows
+        .count_active_runs(auterity_store::OrgScope(server.state.default_org), None, None)
+        .await
+        .unwrap();
+    assert_eq!(recorded as usize, requests, "every accepted delivery is a recorded run");
+    server.stop().await;
+    requests as f64 / elapsed
+}
