@@ -13,13 +13,16 @@ use crate::{OrgScope, StoreError};
 
 #[async_trait]
 pub trait TriggerRepo: Send + Sync {
-    /// Makes `triggers` the workflow's whole set, in one transaction: rows not in the list are
-    /// deleted, the others inserted or overwritten (every column but `created_at`). Returns false
-    /// (and writes nothing) when the workflow is not in scope or a trigger is of another workflow.
+    /// Makes `triggers` (declared by `version`) the workflow's whole set, in one transaction: rows
+    /// not in the list are deleted, the others inserted or overwritten (every column but
+    /// `created_at`). Returns false (and writes nothing) when the workflow is not in scope, its
+    /// latest version is no longer `version` (a newer save syncs its own), or a trigger is of
+    /// another workflow or version.
     async fn replace_triggers(
         &self,
         scope: OrgScope,
         workflow_id: Uuid,
+        version: i32,
         triggers: &[TriggerRecord],
     ) -> Result<bool, StoreError>;
     /// The workflow's triggers, by trigger id.

@@ -58,18 +58,24 @@ impl TriggerRepo for SqlRepos {
         &self,
         scope: OrgScope,
         workflow_id: Uuid,
+        version: i32,
         triggers: &[TriggerRecord],
     ) -> Result<bool, StoreError> {
-        if triggers.iter().any(|t| t.workflow_id != workflow_id || t.org_id != scope.org_id()) {
+        if triggers.iter().any(|t| t.workflow_id != workflow_id || t.org_id != scope.org_id() || t.version != version) {
             return Ok(false);
         }
         let mut tx = self.begin_write().await?;
-        let exists = sqlx::query("SELECT 1 FROM workflows WHERE id = $1 AND org_id = $2")
+        // PostgreSQL: the row lock orders this against a concurrent save's sync.
+        let select_latest = match DIALECT {
+            Dialect::Postgres => "SELECT latest_version FROM workflows WHERE id = $1 AND org_id = $2 FOR NO KEY UPDATE",
+            Dialect::Sqlite => "SELECT latest_version FROM workflows WHERE id = $1 AND org_id = $2",
+        };
+        let latest: Option<i32> = sqlx::query_scalar(select_latest)
             .bind(workflow_id)
             .bind(scope.org_id().0)
             .fetch_optional(&mut *tx)
             .await?;
-        if exists.is_none() {
+        if latest != Some(version) {
             return Ok(false);
         }
         let mut delete = QueryBuilder::<Db>::new("DELETE FROM workflow_triggers WHERE workflow_id = ");

@@ -103,8 +103,9 @@ pub async fn sync_triggers(
         }
         records.push(record);
     }
-    if !store.triggers.replace_triggers(scope, workflow.id, &records).await? {
-        return Err(WorkflowError::NotFound("workflow"));
+    if !store.triggers.replace_triggers(scope, workflow.id, workflow.latest_version, &records).await? {
+        // A newer version was saved meanwhile and syncs its own triggers; secrets made here are void.
+        return Ok(Vec::new());
     }
     Ok(secrets)
 }
