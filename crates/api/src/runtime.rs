@@ -141,6 +141,10 @@ impl Platform {
         .await?;
 
         let (shutdown, shutdown_rx) = watch::channel(false);
+        // Event triggers subscribe before the relay starts, so events left unpublished by a
+        // previous process (published again now) reach them.
+        let trigger_events =
+            config.roles.contains(&Role::Worker).then(|| events.subscribe(auterity_events::EventFilter::all()));
         let mut tasks = vec![events.start_relay(shutdown_rx.clone())];
         let engine = auterity_workflows::engine::Engine::new(store.clone(), events.clone(), EngineConfig::default());
         let workflows = Arc::new(WorkflowService::new(store.clone(), engine.clone(), trigger_key));
@@ -155,7 +159,9 @@ impl Platform {
                 workflows.clone(),
                 shutdown_rx.clone(),
             )));
-            tasks.push(tokio::spawn(trigger_worker::run_event_listener(triggers.clone(), events.clone(), shutdown_rx)));
+            if let Some(stream) = trigger_events {
+                tasks.push(tokio::spawn(trigger_worker::run_event_listener(triggers.clone(), stream, shutdown_rx)));
+            }
         }
         let state =
             AppState { config, store, events, auth, providers, workflows, triggers, default_org: org.id, redis, nats };

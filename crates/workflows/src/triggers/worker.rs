@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use auterity_events::{EventFilter, Events};
+use auterity_events::EventStream;
 use chrono::Utc;
 use futures::StreamExt as _;
 use tokio::sync::watch;
@@ -47,9 +47,13 @@ pub async fn run_scheduler(service: Arc<TriggerService>, mut shutdown: watch::Re
     }
 }
 
-/// Delivers every published event to the event triggers until `shutdown` turns true.
-pub async fn run_event_listener(service: Arc<TriggerService>, events: Events, mut shutdown: watch::Receiver<bool>) {
-    let mut stream = events.subscribe(EventFilter::all());
+/// Delivers every event of `stream` (a subscription to all events, taken before the outbox relay
+/// starts) to the event triggers until `shutdown` turns true.
+pub async fn run_event_listener(
+    service: Arc<TriggerService>,
+    mut stream: EventStream,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             next = stream.next() => {
