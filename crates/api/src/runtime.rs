@@ -13,6 +13,8 @@ use auterity_events::{Events, InProcessBus};
 use auterity_store::{Store, StoreOptions};
 use auterity_workflows::engine::EngineConfig;
 use auterity_workflows::engine::service::WorkflowService;
+use auterity_workflows::triggers::worker as trigger_worker;
+use auterity_workflows::triggers::{TriggerService, TriggerSettings};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -127,6 +129,7 @@ impl Platform {
             mfa_required_roles: config.auth.mfa_required_roles.clone(),
         };
         let providers = Arc::new(auterity_relay::providers::ProviderService::new(store.clone(), master_key.clone()));
+        let trigger_key = master_key.clone();
         let auth =
             Arc::new(AuthService::new(store.clone(), events.clone(), settings, revocation, throttles, master_key));
         auth.warm_revocation_cache().await?;
@@ -144,7 +147,8 @@ impl Platform {
         let outbound = auterity_workflows::outbound::Outbound::new(&config.egress);
         outbound.check().map_err(|e| PlatformError::Outbound(e.to_string()))?;
         let secrets = Arc::new(auterity_workflows::secrets::SecretService::new(store.clone(), &secret_key));
-        // The engine subscribes to the bus before the relay publishes what the outbox holds.
+        // The engine and event triggers subscribe to the bus before the relay publishes what the
+        // outbox holds, so events left unpublished by a previous process reach them.
         let engine_config = EngineConfig {
             services: config.workflows.clone(),
             outbound,
@@ -153,13 +157,38 @@ impl Platform {
             ..EngineConfig::default()
         };
         let engine = auterity_workflows::engine::Engine::new(store.clone(), events.clone(), engine_config);
+        let trigger_events =
+            config.roles.contains(&Role::Worker).then(|| events.subscribe(auterity_events::EventFilter::all()));
         let mut tasks = vec![events.start_relay(shutdown_rx.clone())];
+        let workflows = Arc::new(WorkflowService::new(store.clone(), engine.clone(), trigger_key));
+        let trigger_settings = TriggerSettings {
+            replay_window_secs: i64::try_from(config.triggers.webhook_replay_window_secs).unwrap_or(300),
+        };
+        let triggers = Arc::new(TriggerService::new(workflows.clone(), trigger_settings));
         if config.roles.contains(&Role::Worker) {
-            tasks.push(tokio::spawn(engine.clone().run(shutdown_rx)));
+            tasks.push(tokio::spawn(engine.clone().run(shutdown_rx.clone())));
+            tasks.push(tokio::spawn(trigger_worker::run_scheduler(triggers.clone(), shutdown_rx.clone())));
+            tasks.push(tokio::spawn(auterity_workflows::triggers::flow::run_admitter(
+                workflows.clone(),
+                shutdown_rx.clone(),
+            )));
+            if let Some(stream) = trigger_events {
+                tasks.push(tokio::spawn(trigger_worker::run_event_listener(triggers.clone(), stream, shutdown_rx)));
+            }
         }
-        let workflows = Arc::new(WorkflowService::new(store.clone(), engine));
-        let state =
-            AppState { config, store, events, auth, providers, workflows, secrets, default_org: org.id, redis, nats };
+        let state = AppState {
+            config,
+            store,
+            events,
+            auth,
+            providers,
+            workflows,
+            secrets,
+            triggers,
+            default_org: org.id,
+            redis,
+            nats,
+        };
         Ok(Self { state, bootstrap: bootstrapped, shutdown, tasks })
     }
 

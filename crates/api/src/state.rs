@@ -17,6 +17,7 @@ pub struct AppState {
     pub workflows: Arc<auterity_workflows::engine::service::WorkflowService>,
     /// Workflow secrets (encrypted per organization; values never leave through the API).
     pub secrets: Arc<auterity_workflows::secrets::SecretService>,
+    pub triggers: Arc<auterity_workflows::triggers::TriggerService>,
     pub default_org: OrgId,
     pub redis: Option<redis::aio::ConnectionManager>,
     pub nats: Option<async_nats::Client>,

@@ -79,6 +79,9 @@ pub enum WorkflowCommand {
         /// Give up waiting after this many seconds (the run continues in the database).
         #[arg(long, default_value_t = 300)]
         timeout_secs: u64,
+        /// Run priority: with flow limits, higher-priority pending runs are admitted first.
+        #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+        priority: i32,
     },
 }
 

@@ -15,12 +15,13 @@ use crate::cli::WorkflowCommand;
 use crate::out;
 
 pub async fn run(mut config: Config, command: &WorkflowCommand) -> anyhow::Result<()> {
-    let WorkflowCommand::Run { target, inputs, org, timeout_secs } = command;
+    let WorkflowCommand::Run { target, inputs, org, timeout_secs, priority } = command;
     if !config.roles.contains(&Role::Worker) {
         config.roles.push(Role::Worker);
     }
     let platform = auterity_api::Platform::start(config).await.context("failed to open the platform")?;
-    let result = execute(&platform, target, inputs, org.as_deref(), Duration::from_secs(*timeout_secs)).await;
+    let result =
+        execute(&platform, target, inputs, org.as_deref(), *priority, Duration::from_secs(*timeout_secs)).await;
     platform.stop().await;
     let run = result?;
     out(&serde_json::to_string_pretty(&run)?);
@@ -44,6 +45,7 @@ async fn execute(
     target: &str,
     inputs: &[String],
     org: Option<&str>,
+    priority: i32,
     timeout: Duration,
 ) -> anyhow::Result<Value> {
     let state = &platform.state;
@@ -69,9 +71,9 @@ async fn execute(
         match state.store.workflows.get_workflow_by_name(OrgScope(org_id), name).await? {
             Some(existing) if existing.definition == definition => existing.id,
             Some(existing) => {
-                state.workflows.update(org_id, operator, existing.id, definition).await.map_err(describe)?.id
+                state.workflows.update(org_id, operator, existing.id, definition).await.map_err(describe)?.workflow.id
             }
-            None => state.workflows.create(org_id, operator, definition).await.map_err(describe)?.id,
+            None => state.workflows.create(org_id, operator, definition).await.map_err(describe)?.workflow.id,
         }
     } else {
         state
@@ -89,7 +91,7 @@ async fn execute(
         let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
         input_map.insert(name.to_owned(), value);
     }
-    let request = StartRun { inputs: Value::Object(input_map), trigger: "manual".into(), priority: 0, parent: None };
+    let request = StartRun { inputs: Value::Object(input_map), trigger: "manual".into(), priority, parent: None };
     let run = state.workflows.start(org_id, operator, workflow_id, request).await.map_err(describe)?;
 
     let deadline = Instant::now() + timeout;

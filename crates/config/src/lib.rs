@@ -7,6 +7,9 @@ mod secret;
 mod workflows;
 
 pub use load::{ConfigError, FlagOverrides, load, load_from};
-pub use model::{AuthConfig, Config, EgressConfig, Role, ServerConfig, StorageConfig, TelemetryConfig, ThrottleConfig};
+pub use model::{
+    AuthConfig, Config, EgressConfig, Role, ServerConfig, StorageConfig, TelemetryConfig, ThrottleConfig,
+    TriggersConfig,
+};
 pub use secret::Secret;
 pub use workflows::{AiEndpointConfig, SmtpConfig, SmtpTls, WorkflowsConfig};

@@ -121,6 +121,9 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
             config.server.listen
         ));
     }
+    if !(1..=86_400).contains(&config.triggers.webhook_replay_window_secs) {
+        return invalid("triggers.webhook_replay_window_secs must be between 1 and 86400".to_owned());
+    }
     if config.roles.is_empty() {
         return invalid("roles must name at least one of api, worker, trainer".to_owned());
     }

@@ -33,6 +33,8 @@ pub struct Config {
     pub workflows: crate::WorkflowsConfig,
     #[serde(default)]
     pub egress: EgressConfig,
+    #[serde(default)]
+    pub triggers: TriggersConfig,
 }
 
 impl Default for Config {
@@ -45,6 +47,7 @@ impl Default for Config {
             telemetry: TelemetryConfig::default(),
             workflows: crate::WorkflowsConfig::default(),
             egress: EgressConfig::default(),
+            triggers: TriggersConfig::default(),
         }
     }
 }
@@ -256,5 +259,20 @@ impl Default for EgressConfig {
             max_response_bytes: 10 * 1024 * 1024,
             max_redirects: 5,
         }
+    }
+}
+
+/// Workflow triggers (`[triggers]`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TriggersConfig {
+    /// A signed webhook request whose timestamp is further than this from now is refused; a
+    /// signature is accepted once within it.
+    pub webhook_replay_window_secs: u64,
+}
+
+impl Default for TriggersConfig {
+    fn default() -> Self {
+        Self { webhook_replay_window_secs: 300 }
     }
 }

@@ -13,8 +13,10 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Executor, PgPool, SqlitePool};
 
+use crate::flow_repos::FlowRepo;
 use crate::outbound_repos::OutboundRepo;
 use crate::repos::{ApiKeyRepo, AuditRepo, OrgRepo, OutboxRepo, ProviderRepo, TokenRepo, UserRepo};
+use crate::trigger_repos::TriggerRepo;
 use crate::workflow_repos::WorkflowRepo;
 use crate::{StoreError, migrations, sql};
 
@@ -90,6 +92,8 @@ pub struct Store {
     pub providers: Arc<dyn ProviderRepo>,
     pub workflows: Arc<dyn WorkflowRepo>,
     pub outbound: Arc<dyn OutboundRepo>,
+    pub triggers: Arc<dyn TriggerRepo>,
+    pub flow: Arc<dyn FlowRepo>,
     pool: Pool,
 }
 
@@ -187,7 +191,9 @@ async fn connect_sqlite(url: &str, max_connections: u32) -> Result<Store, StoreE
         outbox: repos.clone(),
         providers: repos.clone(),
         outbound: repos.clone(),
-        workflows: repos,
+        workflows: repos.clone(),
+        triggers: repos.clone(),
+        flow: repos,
         pool: Pool::Sqlite(pool),
     })
 }
@@ -218,7 +224,9 @@ async fn connect_postgres(url: &str, max_connections: u32, schema: Option<&str>)
         outbox: repos.clone(),
         providers: repos.clone(),
         outbound: repos.clone(),
-        workflows: repos,
+        workflows: repos.clone(),
+        triggers: repos.clone(),
+        flow: repos,
         pool: Pool::Postgres(pool),
     })
 }

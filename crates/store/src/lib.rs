@@ -11,14 +11,18 @@
 pub mod conformance;
 mod connect;
 mod error;
+pub mod flow_repos;
 mod migrations;
 pub mod outbound_repos;
 pub mod repos;
 mod sql;
+pub mod trigger_repos;
 pub mod workflow_repos;
 
 pub use connect::{Backend, Store, StoreOptions};
 pub use error::StoreError;
+pub use flow_repos::FlowRepo;
 pub use outbound_repos::OutboundRepo;
 pub use repos::{ApiKeyRepo, AuditRepo, OrgRepo, OrgScope, OutboxRepo, ProviderRepo, TokenRepo, UserRepo};
+pub use trigger_repos::TriggerRepo;
 pub use workflow_repos::WorkflowRepo;

@@ -18,6 +18,7 @@ const SQLITE: &[Embedded] = &[
     (1, "init", include_str!("../migrations/sqlite/0001_init.sql")),
     (2, "workflows", include_str!("../migrations/sqlite/0002_workflows.sql")),
     (4, "run_control", include_str!("../migrations/sqlite/0004_run_control.sql")),
+    (5, "triggers", include_str!("../migrations/sqlite/0005_triggers.sql")),
     (6, "outbound", include_str!("../migrations/sqlite/0006_outbound.sql")),
 ];
 
@@ -25,6 +26,7 @@ const POSTGRES: &[Embedded] = &[
     (1, "init", include_str!("../migrations/postgres/0001_init.sql")),
     (2, "workflows", include_str!("../migrations/postgres/0002_workflows.sql")),
     (4, "run_control", include_str!("../migrations/postgres/0004_run_control.sql")),
+    (5, "triggers", include_str!("../migrations/postgres/0005_triggers.sql")),
     (6, "outbound", include_str!("../migrations/postgres/0006_outbound.sql")),
 ];
 

@@ -57,7 +57,40 @@ on_both_backends!(
     egress::egress_policy_limits_and_timeouts,
     egress::configured_default_denies_private_ranges,
     secrets::secrets_are_write_only_encrypted_and_redacted,
+    triggers::webhooks_are_signed_replay_guarded_and_rotatable,
+    triggers::trigger_declarations_are_validated,
+    triggers::cron_fires_on_schedule_and_missed_ticks_fire_once,
+    triggers::event_triggers_start_one_run_per_event,
+    triggers::flow_limits_hold_and_priority_orders_pending_runs,
+    triggers::pending_runs_survive_a_restart,
 );
+
+mod bench {
+    //! Throughput measurements, ignored by default: `bench/webhook_starts.sh` runs them.
+    const REQUESTS: usize = 4000;
+    const CONCURRENCY: usize = 32;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "benchmark; run by bench/webhook_starts.sh"]
+    async fn webhook_starts_sqlite() {
+        let rate =
+            crate::http::triggers::webhook_starts_throughput(auterity_testkit::Backend::Sqlite, REQUESTS, CONCURRENCY)
+                .await;
+        println!("webhook_starts sqlite: {rate:.0} starts/s ({REQUESTS} signed deliveries, {CONCURRENCY} clients)");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "benchmark; run by bench/webhook_starts.sh"]
+    async fn webhook_starts_postgres() {
+        let rate = crate::http::triggers::webhook_starts_throughput(
+            auterity_testkit::Backend::Postgres,
+            REQUESTS,
+            CONCURRENCY,
+        )
+        .await;
+        println!("webhook_starts postgres: {rate:.0} starts/s ({REQUESTS} signed deliveries, {CONCURRENCY} clients)");
+    }
+}
 
 mod shared_state {
     //! Two replicas sharing PostgreSQL and Redis agree on revocation.

@@ -7,6 +7,7 @@ pub mod event;
 pub mod ids;
 pub mod outbound_records;
 pub mod records;
+pub mod trigger_records;
 pub mod workflow_records;
 
 pub use access::{Level, System, SystemAccess};

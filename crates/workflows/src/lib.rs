@@ -16,3 +16,4 @@ pub use duration::WorkflowDuration;
 pub use schema::workflow_schema;
 pub use validate::{validate, validate_inputs};
 pub mod engine;
+pub mod triggers;

@@ -8,6 +8,7 @@ pub mod health;
 pub mod live;
 pub mod runs;
 pub mod secrets;
+pub mod triggers;
 pub mod workflow_signals;
 pub mod workflows;
 
@@ -100,6 +101,9 @@ pub fn route_table() -> RouteTable<AppState> {
     guarded!(t, secrets::delete_secret_handler);
     guarded!(t, secrets::get_egress_handler);
     guarded!(t, secrets::update_egress_handler);
+    guarded!(t, triggers::list_triggers_handler);
+    guarded!(t, triggers::rotate_secret_handler);
+    guarded!(t, triggers::webhook_handler);
     t
 }
 

@@ -5,7 +5,7 @@ use auterity_auth::dto::Page;
 use auterity_types::workflow_records::{
     AttemptRecord, RunFilter, RunRecord, StepRecord, WorkflowRecord, WorkflowVersion,
 };
-use auterity_workflows::engine::service::{StartRun, WorkflowError};
+use auterity_workflows::engine::service::{SavedWorkflow, StartRun, WorkflowError};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -42,6 +42,20 @@ pub struct WorkflowView {
     pub created_by: Uuid,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
+    /// Signing secrets of webhook triggers this save created, `[{trigger_id, secret}]`: shown only
+    /// in this response (rotate a secret to get a new one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub webhook_secrets: Vec<Value>,
+}
+
+impl From<SavedWorkflow> for WorkflowView {
+    fn from(saved: SavedWorkflow) -> Self {
+        let mut view = WorkflowView::from(saved.workflow);
+        view.webhook_secrets =
+            saved.new_webhook_secrets.iter().filter_map(|secret| serde_json::to_value(secret).ok()).collect();
+        view
+    }
 }
 
 impl From<WorkflowRecord> for WorkflowView {
@@ -56,6 +70,7 @@ impl From<WorkflowRecord> for WorkflowView {
             created_by: w.user_id.0,
             created_at: w.created_at,
             updated_at: w.updated_at,
+            webhook_secrets: Vec::new(),
         }
     }
 }

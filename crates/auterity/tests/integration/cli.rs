@@ -108,4 +108,30 @@ fn workflow_run_from_a_file_waits_and_prints_the_run() {
     assert_eq!(again["output"], "Bo x1");
     let missing = instance.run(&["workflow", "run", "nope"]);
     assert!(!missing.status.success());
+
+    // Typed values (booleans, numbers, JSON) and a priority, on a flow-controlled workflow.
+    let typed = dir.path().join("typed.json");
+    std::fs::write(
+        &typed,
+        r#"{"name": "typed", "inputs": {"flag": {"type": "boolean"}, "n": {"type": "number"}, "tags": {"type": "array"}},
+            "steps": [{"id": "t", "kind": "transform", "output": "${inputs.tags[1]} ${string(inputs.flag)} ${string(inputs.n)}"}],
+            "output": "${steps.t.output}", "flow": {"concurrency": 1}}"#,
+    )
+    .unwrap();
+    let output = instance.run(&[
+        "workflow",
+        "run",
+        typed.to_str().unwrap(),
+        "--input",
+        "flag=true",
+        "--input",
+        "n=2.5",
+        "--input",
+        r#"tags=["a","b"]"#,
+        "--priority",
+        "-3",
+    ]);
+    let run: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(run["output"], "b true 2.5");
 }

@@ -1,7 +1,8 @@
 //! The SQL implementation of every repository trait, written once and compiled per dialect.
 //!
 //! The files `common.rs`, `orgs.rs`, `users.rs`, `tokens.rs`, `api_keys.rs`, `audit.rs`,
-//! `outbox.rs`, `providers.rs`, `workflows.rs`, `workflow_queue.rs` and `outbound.rs` are not modules: they are
+//! `outbox.rs`, `providers.rs`, `workflows.rs`, `workflow_queue.rs`, `outbound.rs`, `triggers.rs` and `flow.rs` are
+//! not modules: they are
 //! `include!`d into both [`sqlite`] and [`postgres`], where `Db` names the sqlx database. The SQL
 //! uses `$n` placeholders (SQLite accepts them, and a repeated `$n` is one parameter in both) and
 //! features both dialects share (`RETURNING`, `ON CONFLICT … DO UPDATE`, partial indexes,
@@ -29,6 +30,7 @@ mod prelude {
         AccessGrant, AiProvider, ApiKey, AuditEntry, Effects, Organization, OutboxRecord, PageRequest, RefreshToken,
         Team, User,
     };
+    pub(super) use auterity_types::trigger_records::{CronAdvance, FlowLimits, TriggerReceipt, TriggerRecord};
     pub(super) use auterity_types::workflow_records::{
         AttemptRecord, RunFilter, RunRecord, StepChange, StepRecord, Transition, WorkflowRecord, WorkflowVersion,
     };
@@ -40,10 +42,12 @@ mod prelude {
 
     pub(super) use super::{Dialect, at, map_write_error, page_limit};
     pub(super) use crate::StoreError;
+    pub(super) use crate::flow_repos::FlowRepo;
     pub(super) use crate::outbound_repos::OutboundRepo;
     pub(super) use crate::repos::{
         ApiKeyRepo, AuditRepo, OrgRepo, OrgScope, OutboxRepo, ProviderRepo, TokenRepo, UserRepo,
     };
+    pub(super) use crate::trigger_repos::TriggerRepo;
     pub(super) use crate::workflow_repos::WorkflowRepo;
 }
 
@@ -66,6 +70,8 @@ pub(crate) mod sqlite {
     include!("workflows.rs");
     include!("workflow_queue.rs");
     include!("outbound.rs");
+    include!("triggers.rs");
+    include!("flow.rs");
 }
 
 /// The repositories on PostgreSQL.
@@ -87,6 +93,8 @@ pub(crate) mod postgres {
     include!("workflows.rs");
     include!("workflow_queue.rs");
     include!("outbound.rs");
+    include!("triggers.rs");
+    include!("flow.rs");
 }
 
 /// A timestamp as both dialects keep it: PostgreSQL stores microseconds, so SQLite is given the

@@ -16,6 +16,7 @@ pub mod sessions;
 pub mod steps;
 pub mod tenancy;
 pub mod throttle;
+pub mod triggers;
 pub mod workflows;
 
 use serde_json::Value;

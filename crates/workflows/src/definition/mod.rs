@@ -4,7 +4,9 @@
 
 mod actions;
 mod control;
+mod flow;
 mod sites;
+mod triggers;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -20,8 +22,10 @@ pub use control::{
     ApprovalStep, Approvers, Block, ConditionStep, DelayStep, ForeachStep, ParallelBranch, ParallelStep, SwitchCase,
     SwitchStep, WaitEventStep,
 };
+pub use flow::{FlowControl, parse_rate};
 pub use sites::{Edge, EdgeKind, ExprForm, ExprSite, SitePlace};
 pub(crate) use sites::{escape_token, value_template_sites};
+pub use triggers::{TriggerDefinition, TriggerKind};
 
 use crate::duration::WorkflowDuration;
 
@@ -56,6 +60,12 @@ pub struct WorkflowDefinition {
     /// Limit on the whole run, start to finish.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<WorkflowDuration>,
+    /// What starts runs besides a manual start (webhook, cron, event).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggers: Vec<TriggerDefinition>,
+    /// Concurrency and rate limits; absent = runs start at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow: Option<FlowControl>,
 }
 
 impl WorkflowDefinition {

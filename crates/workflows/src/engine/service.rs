@@ -16,6 +16,8 @@ use uuid::Uuid;
 
 use super::{Engine, keys, plan};
 use crate::definition::WorkflowDefinition;
+use crate::triggers::sync::{NewWebhookSecret, sync_triggers};
+use auterity_auth::crypto::MasterKey;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkflowError {
@@ -29,6 +31,8 @@ pub enum WorkflowError {
     Forbidden(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl WorkflowError {
@@ -39,8 +43,20 @@ impl WorkflowError {
             WorkflowError::Conflict(_) => ErrorCode::AlreadyExists,
             WorkflowError::Forbidden(_) => ErrorCode::Forbidden,
             WorkflowError::Store(e) => e.code(),
+            WorkflowError::Internal(_) => ErrorCode::Internal,
         }
     }
+}
+
+/// The payload of `workflow.run.started` (and `workflow.run.queued`).
+pub(crate) fn run_started_payload(run: &RunRecord) -> Value {
+    json!({"run_id": run.id, "workflow_id": run.workflow_id, "version": run.version, "priority": run.priority,
+        "concurrency_key": run.concurrency_key, "rerun_of": run.rerun_of})
+}
+
+/// `workflow.run.started` of a run admitted from `pending`.
+pub(crate) fn run_started_event(run: &RunRecord) -> auterity_types::SystemEvent {
+    plan::event(run, "workflow.run.started", run_started_payload(run))
 }
 
 /// A validated definition the engine can execute.
@@ -53,6 +69,14 @@ pub fn check_definition(definition_json: &Value) -> Result<WorkflowDefinition, V
 pub struct WorkflowService {
     pub(super) store: Store,
     pub(super) engine: Arc<Engine>,
+    /// Encrypts webhook secrets when a version declaring webhooks is stored.
+    master_key: MasterKey,
+}
+
+/// A stored definition, with the webhook secrets created for it (shown this once).
+pub struct SavedWorkflow {
+    pub workflow: WorkflowRecord,
+    pub new_webhook_secrets: Vec<NewWebhookSecret>,
 }
 
 pub struct StartRun {
@@ -63,12 +87,16 @@ pub struct StartRun {
 }
 
 impl WorkflowService {
-    pub fn new(store: Store, engine: Arc<Engine>) -> Self {
-        Self { store, engine }
+    pub fn new(store: Store, engine: Arc<Engine>, master_key: MasterKey) -> Self {
+        Self { store, engine, master_key }
     }
 
     pub(crate) fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub(crate) fn master_key(&self) -> &MasterKey {
+        &self.master_key
     }
 
     pub(crate) fn engine(&self) -> &Engine {
@@ -80,7 +108,7 @@ impl WorkflowService {
         org: OrgId,
         user: UserId,
         definition_json: Value,
-    ) -> Result<WorkflowRecord, WorkflowError> {
+    ) -> Result<SavedWorkflow, WorkflowError> {
         let definition = check_definition(&definition_json).map_err(WorkflowError::Invalid)?;
         let now = Utc::now();
         let record = WorkflowRecord {
@@ -103,7 +131,10 @@ impl WorkflowService {
             created_at: now,
         };
         match self.store.workflows.create_workflow(OrgScope(org), &record, &version, &Effects::none()).await {
-            Ok(()) => Ok(record),
+            Ok(()) => {
+                let new_webhook_secrets = sync_triggers(&self.store, &self.master_key, &record, &definition).await?;
+                Ok(SavedWorkflow { workflow: record, new_webhook_secrets })
+            }
             Err(StoreError::Conflict(_)) => {
                 Err(WorkflowError::Conflict(format!("a workflow named {:?} already exists", record.name)))
             }
@@ -118,7 +149,7 @@ impl WorkflowService {
         user: UserId,
         id: Uuid,
         definition_json: Value,
-    ) -> Result<WorkflowRecord, WorkflowError> {
+    ) -> Result<SavedWorkflow, WorkflowError> {
         let definition = check_definition(&definition_json).map_err(WorkflowError::Invalid)?;
         let scope = OrgScope(org);
         let current = self.store.workflows.get_workflow(scope, id).await?.ok_or(WorkflowError::NotFound("workflow"))?;
@@ -145,7 +176,10 @@ impl WorkflowService {
                 "the workflow changed meanwhile; retry with the latest version".into(),
             ));
         }
-        self.store.workflows.get_workflow(scope, id).await?.ok_or(WorkflowError::NotFound("workflow"))
+        let workflow =
+            self.store.workflows.get_workflow(scope, id).await?.ok_or(WorkflowError::NotFound("workflow"))?;
+        let new_webhook_secrets = sync_triggers(&self.store, &self.master_key, &workflow, &definition).await?;
+        Ok(SavedWorkflow { workflow, new_webhook_secrets })
     }
 
     pub async fn get(&self, org: OrgId, id: Uuid) -> Result<WorkflowRecord, WorkflowError> {
@@ -179,12 +213,28 @@ impl WorkflowService {
         request: StartRun,
     ) -> Result<RunRecord, WorkflowError> {
         let workflow = self.get(org, workflow_id).await?;
+        let (run, steps, effects) = self.prepare_run(&workflow, user, request)?;
+        self.store.workflows.create_run(&run, &steps, &effects).await?;
+        self.run_created();
+        Ok(run)
+    }
+
+    /// The rows of a new run of `workflow`'s latest version — the run, its entry steps and the
+    /// `workflow.run.started` event (`pending` with `workflow.run.queued` when the definition has
+    /// flow limits) — without writing them (triggers write them together with
+    /// their receipt). Inputs are validated here.
+    pub fn prepare_run(
+        &self,
+        workflow: &WorkflowRecord,
+        user: UserId,
+        request: StartRun,
+    ) -> Result<(RunRecord, Vec<StepRecord>, Effects), WorkflowError> {
         if !workflow.is_active {
             return Err(WorkflowError::NotFound("workflow"));
         }
         let definition: WorkflowDefinition = serde_json::from_value(workflow.definition.clone())
             .map_err(|e| WorkflowError::Invalid(vec![FieldError::new("", e.to_string())]))?;
-        self.launch(org, user, workflow_id, workflow.latest_version, &definition, request, None).await
+        self.prepare_version(workflow.org_id, user, workflow.id, workflow.latest_version, &definition, request, None)
     }
 
     /// Starts a run of `version` (whose definition is `definition`), optionally re-running `rerun_of`.
@@ -199,7 +249,30 @@ impl WorkflowService {
         request: StartRun,
         rerun_of: Option<Uuid>,
     ) -> Result<RunRecord, WorkflowError> {
+        let (run, steps, effects) =
+            self.prepare_version(org, user, workflow_id, version, definition, request, rerun_of)?;
+        self.store.workflows.create_run(&run, &steps, &effects).await?;
+        self.run_created();
+        Ok(run)
+    }
+
+    /// The rows of a new run of `version` of a workflow, not written yet.
+    #[expect(clippy::too_many_arguments, reason = "the pieces of a run start, each from a different source")]
+    fn prepare_version(
+        &self,
+        org: OrgId,
+        user: UserId,
+        workflow_id: Uuid,
+        version: i32,
+        definition: &WorkflowDefinition,
+        request: StartRun,
+        rerun_of: Option<Uuid>,
+    ) -> Result<(RunRecord, Vec<StepRecord>, Effects), WorkflowError> {
         let inputs = crate::validate_inputs(definition, &request.inputs).map_err(WorkflowError::Invalid)?;
+        let (queued, concurrency_key) = match &definition.flow {
+            Some(flow) => (true, crate::triggers::flow::concurrency_key(flow, &inputs)?),
+            None => (false, None),
+        };
         let now = Utc::now();
         let run_id = Uuid::now_v7();
         let run = RunRecord {
@@ -207,19 +280,19 @@ impl WorkflowService {
             org_id: org,
             workflow_id,
             version,
-            status: run_status::RUNNING.to_owned(),
+            status: if queued { run_status::PENDING } else { run_status::RUNNING }.to_owned(),
             inputs,
             output: None,
             error: None,
             priority: request.priority,
-            concurrency_key: None,
+            concurrency_key,
             parent_run_id: request.parent.as_ref().map(|(id, _)| *id),
             parent_step_key: request.parent.map(|(_, key)| key),
             correlation_id: run_id,
             trigger: request.trigger,
             created_by: user,
             created_at: now,
-            started_at: Some(now),
+            started_at: (!queued).then_some(now),
             completed_at: None,
             updated_at: now,
             rerun_of,
@@ -229,15 +302,21 @@ impl WorkflowService {
             .into_iter()
             .map(|id| plan::new_step(&run, id.to_owned(), id.to_owned(), step_status::READY, 0, now))
             .collect();
-        let started = plan::event(
-            &run,
-            "workflow.run.started",
-            json!({"run_id": run.id, "workflow_id": workflow_id, "version": run.version, "rerun_of": rerun_of}),
-        );
-        self.store.workflows.create_run(&run, &steps, &Effects::none().event(started)).await?;
+        // A flow-controlled run waits as `pending` until admitted (`workflow.run.started` then).
+        let event_type = if queued { "workflow.run.queued" } else { "workflow.run.started" };
+        let event = plan::event(&run, event_type, run_started_payload(&run));
+        Ok((run, steps, Effects::none().event(event)))
+    }
+
+    /// Call once pending runs were admitted: wakes the engine.
+    pub(crate) fn runs_admitted(&self) {
+        self.engine.notify();
+    }
+
+    /// Call once a prepared run is written: counts it and wakes the engine.
+    pub fn run_created(&self) {
         metrics::counter!("auterity_workflow_runs_total", "status" => "started").increment(1);
         self.engine.notify();
-        Ok(run)
     }
 
     pub async fn run(

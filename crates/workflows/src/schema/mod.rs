@@ -6,6 +6,7 @@
 //! expressions parse, "either `prompt` or `messages`, not both") is checked by [`crate::validate`].
 
 mod steps;
+mod triggers;
 
 use std::sync::LazyLock;
 
@@ -43,7 +44,7 @@ pub(crate) fn validator() -> Result<&'static jsonschema::Validator, String> {
 fn build_schema() -> Value {
     let mut defs = common_defs();
     if let Value::Object(defs) = &mut defs {
-        for (name, schema) in steps::step_defs() {
+        for (name, schema) in steps::step_defs().into_iter().chain(triggers::trigger_defs()) {
             defs.insert(name, schema);
         }
     }
@@ -69,7 +70,9 @@ fn build_schema() -> Value {
             "start": {"$ref": "#/$defs/step_targets", "description": "Entry step(s); absent = the first step."},
             "steps": {"$ref": "#/$defs/steps"},
             "output": {"$ref": "#/$defs/value_template"},
-            "timeout": {"$ref": "#/$defs/duration"}
+            "timeout": {"$ref": "#/$defs/duration"},
+            "triggers": {"$ref": "#/$defs/triggers"},
+            "flow": {"$ref": "#/$defs/flow"}
         },
         "$defs": defs
     })

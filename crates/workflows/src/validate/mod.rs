@@ -7,6 +7,7 @@ mod expressions;
 mod graph;
 mod inputs;
 mod shape;
+mod triggers;
 
 use auterity_types::error::FieldError;
 use serde_json::Value;
@@ -31,6 +32,8 @@ pub fn validate(definition_json: &Value) -> Result<WorkflowDefinition, Vec<Field
     let graph = graph::Graph::build(&definition, &mut errors);
     expressions::check_expressions(&definition, &graph, &mut errors);
     inputs::check_input_declarations(&definition, &mut errors);
+    triggers::check_triggers(&definition, &mut errors);
+    triggers::check_flow(&definition, &mut errors);
     for node in &graph.nodes {
         check_step_rules(&definition, node.step, &node.pointer, &mut errors);
     }
