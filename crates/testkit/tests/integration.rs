@@ -4,15 +4,16 @@
 
 mod http;
 
-/// Instantiates each listed scenario once per backend.
+/// Instantiates each listed scenario once per backend; attributes before a scenario (`#[ignore]`)
+/// apply to both.
 macro_rules! on_both_backends {
-    ($($module:ident :: $name:ident),* $(,)?) => {
+    ($($(#[$attribute:meta])* $module:ident :: $name:ident),* $(,)?) => {
         mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            $($(#[$attribute])* #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() { crate::http::$module::$name(auterity_testkit::Backend::Sqlite).await; })*
         }
         mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            $($(#[$attribute])* #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() { crate::http::$module::$name(auterity_testkit::Backend::Postgres).await; })*
         }
     };
@@ -40,6 +41,18 @@ on_both_backends!(
     workflows::http_condition_and_retries_run_durably,
     workflows::failures_timeouts_and_cancellation,
     workflows::parallel_foreach_and_delay,
+    templates::template_library_lists_instantiates_and_validates,
+    templates::dms_inventory_sync_template_runs,
+    #[ignore = "needs step kinds from h-steps"]
+    templates::dealership_lead_intake_template_runs,
+    #[ignore = "needs step kinds from h-steps"]
+    templates::service_appointment_reminder_template_runs,
+    #[ignore = "needs step kinds from h-steps"]
+    templates::review_response_template_runs,
+    #[ignore = "needs step kinds from h-steps"]
+    templates::clinical_session_template_runs,
+    #[ignore = "needs step kinds from h-steps"]
+    templates::patient_onboarding_template_runs,
 );
 
 mod shared_state {

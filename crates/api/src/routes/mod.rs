@@ -5,6 +5,7 @@ pub mod ai;
 pub mod auth;
 pub mod docs;
 pub mod health;
+pub mod templates;
 pub mod workflows;
 
 use std::sync::OnceLock;
@@ -66,6 +67,9 @@ pub fn route_table() -> RouteTable<AppState> {
 
     guarded!(t, workflows::schema_handler);
     guarded!(t, workflows::validate_handler);
+    guarded!(t, templates::list_templates_handler);
+    guarded!(t, templates::get_template_handler);
+    guarded!(t, templates::instantiate_template_handler);
     guarded!(t, workflows::create_workflow_handler);
     guarded!(t, workflows::list_workflows_handler);
     guarded!(t, workflows::list_runs_handler);

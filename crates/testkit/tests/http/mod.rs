@@ -10,6 +10,7 @@ pub mod probes;
 pub mod replicas;
 pub mod restart;
 pub mod sessions;
+pub mod templates;
 pub mod tenancy;
 pub mod throttle;
 pub mod workflows;
