@@ -441,7 +441,13 @@ pub async fn dealership_lead_intake_template_runs(backend: Backend) {
     let anonymous = ADF_LEAD
         .replace("<email preferredcontact=\"1\">Maria.Lopez@Example.com</email>", "")
         .replace("<phone type=\"cellphone\">(512) 555-0147</phone>", "");
-    let dropped = start(&server, &token, &workflow, json!({"adf_xml": anonymous, "crm_url": crm_url})).await;
+    let dropped = start(
+        &server,
+        &token,
+        &workflow,
+        json!({"adf_xml": anonymous, "crm_url": crm_url, "sales_webhook": format!("{sales_url}/sales")}),
+    )
+    .await;
     let dropped = finished(&server, &token, &dropped).await;
     assert_eq!(dropped["output"]["outcome"], "rejected", "{dropped}");
     assert_eq!(crm.to("POST", "/leads/search").len(), 2);
