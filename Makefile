@@ -6,7 +6,7 @@ export AUTERITY_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 export AUTERITY_TEST_REDIS_URL ?= redis://127.0.0.1:6379
 export AUTERITY_TEST_NATS_URL ?= nats://127.0.0.1:4222
 
-.PHONY: run build test fmt lint unit bench clean
+.PHONY: run build test fmt lint unit crash bench clean
 
 ## Build everything (release) and start the platform on embedded defaults (SQLite in ./auterity-data).
 run: build
@@ -29,6 +29,10 @@ lint:
 unit:
 	$(CARGO) build --locked -p auterity
 	$(CARGO) nextest run --workspace --locked --profile $(NEXTEST_PROFILE)
+
+## The engine's crash test: 200 runs, kill -9 five times, on SQLite, PostgreSQL and two PG workers.
+crash:
+	$(CARGO) nextest run -p auterity --locked --profile $(NEXTEST_PROFILE) --run-ignored only -E 'test(/crash_/)'
 
 ## Load benchmarks (see docs/benchmarks.md).
 bench: build

@@ -70,6 +70,15 @@ async fn authenticate_and_check(
         ),
         None => None,
     };
+    check_credential(header, state, requirement).await
+}
+
+/// Authenticates an `Authorization` header value (`Bearer …`) and checks it against `requirement`.
+pub(crate) async fn check_credential(
+    header: Option<&str>,
+    state: &AppState,
+    requirement: Requirement,
+) -> Result<Principal, ApiError> {
     let principal = state.auth.authenticate(header).await?;
     if !requirement.admits(&principal) {
         metrics::counter!("auth_failures_total", "reason" => "forbidden").increment(1);

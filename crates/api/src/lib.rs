@@ -5,6 +5,7 @@ pub mod error;
 pub mod extract;
 pub mod guard;
 mod layers;
+pub mod query_token;
 pub mod routes;
 pub mod runtime;
 pub mod state;

@@ -13,14 +13,60 @@ pub struct RouteTable<S> {
     paths: Paths,
     schemas: Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>,
     requirements: Vec<(String, String, Requirement)>,
+    /// `(prefix, alias prefix)`: routes added under `prefix` are also served under the alias.
+    aliases: Vec<(String, String)>,
 }
 
 impl<S: Clone + Send + Sync + 'static> RouteTable<S> {
     pub fn new() -> Self {
-        Self { router: Router::new(), paths: Paths::new(), schemas: Vec::new(), requirements: Vec::new() }
+        Self {
+            router: Router::new(),
+            paths: Paths::new(),
+            schemas: Vec::new(),
+            requirements: Vec::new(),
+            aliases: Vec::new(),
+        }
     }
 
-    pub fn add(&mut self, requirement: Requirement, (schemas, paths, method_router): UtoipaMethodRouter<S>) {
+    /// Serves every route added afterwards whose path is `prefix` or under `prefix/` also under
+    /// `alias` (same handler, same requirement; in OpenAPI with `_alias` operation ids).
+    pub fn alias(&mut self, prefix: &str, alias: &str) {
+        self.aliases.push((prefix.to_owned(), alias.to_owned()));
+    }
+
+    fn aliased(&self, path: &str) -> Vec<String> {
+        self.aliases
+            .iter()
+            .filter_map(|(prefix, alias)| {
+                let rest = path.strip_prefix(prefix.as_str())?;
+                (rest.is_empty() || rest.starts_with('/')).then(|| format!("{alias}{rest}"))
+            })
+            .collect()
+    }
+
+    pub fn add(&mut self, requirement: Requirement, (schemas, mut paths, method_router): UtoipaMethodRouter<S>) {
+        let mut aliased = Vec::new();
+        for (path, item) in &paths.paths {
+            for alias in self.aliased(path) {
+                let mut item = item.clone();
+                for operation in [
+                    &mut item.get,
+                    &mut item.put,
+                    &mut item.post,
+                    &mut item.delete,
+                    &mut item.patch,
+                    &mut item.head,
+                    &mut item.options,
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    operation.operation_id = operation.operation_id.take().map(|id| format!("{id}_alias"));
+                }
+                aliased.push((alias, item));
+            }
+        }
+        paths.paths.extend(aliased);
         for (path, item) in &paths.paths {
             let methods = serde_json::to_value(item).ok();
             for method in ["get", "post", "put", "patch", "delete", "head", "options"] {

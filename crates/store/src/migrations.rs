@@ -17,11 +17,13 @@ type Embedded = (i64, &'static str, &'static str);
 const SQLITE: &[Embedded] = &[
     (1, "init", include_str!("../migrations/sqlite/0001_init.sql")),
     (2, "workflows", include_str!("../migrations/sqlite/0002_workflows.sql")),
+    (4, "run_control", include_str!("../migrations/sqlite/0004_run_control.sql")),
 ];
 
 const POSTGRES: &[Embedded] = &[
     (1, "init", include_str!("../migrations/postgres/0001_init.sql")),
     (2, "workflows", include_str!("../migrations/postgres/0002_workflows.sql")),
+    (4, "run_control", include_str!("../migrations/postgres/0004_run_control.sql")),
 ];
 
 /// A [`MigrationSource`] over migrations embedded at compile time.
@@ -83,9 +85,10 @@ mod tests {
 
     #[test]
     fn both_dialects_create_the_same_tables() {
+        // Some migrations only alter tables; the first creates many (the parser sees them).
+        assert!(!tables(SQLITE[0].2).is_empty());
         for (sqlite, postgres) in SQLITE.iter().zip(POSTGRES) {
             let (sqlite_tables, postgres_tables) = (tables(sqlite.2), tables(postgres.2));
-            assert!(!sqlite_tables.is_empty());
             assert_eq!(sqlite_tables, postgres_tables, "migration {}", sqlite.0);
         }
     }

@@ -86,6 +86,15 @@ pub trait WorkflowRepo: Send + Sync {
     /// Step instances of a run in creation order.
     async fn list_steps(&self, scope: OrgScope, run_id: Uuid) -> Result<Vec<StepRecord>, StoreError>;
     async fn list_attempts(&self, scope: OrgScope, run_id: Uuid) -> Result<Vec<AttemptRecord>, StoreError>;
+    /// The attempts of one step in attempt order, after `after_attempt` (a page of `limit`).
+    async fn list_step_attempts(
+        &self,
+        scope: OrgScope,
+        run_id: Uuid,
+        step_key: &str,
+        after_attempt: Option<i32>,
+        limit: u32,
+    ) -> Result<Vec<AttemptRecord>, StoreError>;
     /// Runs not in a terminal state with the given concurrency key (flow control), across workflows
     /// when `workflow_id` is None, whatever their key when `concurrency_key` is None.
     async fn count_active_runs(

@@ -138,6 +138,53 @@ mod backends {
         assert_eq!(reopened.orgs.get_org_by_slug("durable").await.unwrap(), Some(org));
     }
 
+    /// Writes cancelled at every point of their life (waiting for a connection, inside `BEGIN`,
+    /// mid-statement, inside `COMMIT`) leave no pooled connection inside a transaction: afterwards
+    /// every connection of the pool can start one, and a write goes through at once.
+    #[expect(clippy::unwrap_used, clippy::expect_used, reason = "the scenario fails loudly")]
+    async fn cancelled_writes_strand_no_connection(store: Store) {
+        use std::time::Duration;
+        for round in 0..150_u64 {
+            let writes = (0..6_u64).map(|n| {
+                let store = store.clone();
+                let slug = format!("c{round}x{n}");
+                // Deadlines spread over 0–700 µs: some fire before the begin, some inside it,
+                // some after the commit.
+                let deadline = Duration::from_micros((round * 97 + n * 131) % 700);
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(deadline, store.orgs.create_org(&org(&slug), &Effects::none())).await;
+                })
+            });
+            for write in writes.collect::<Vec<_>>() {
+                write.await.unwrap();
+            }
+        }
+        let (after, effects) = (org("after"), Effects::none());
+        let done = tokio::time::timeout(Duration::from_secs(2), store.orgs.create_org(&after, &effects));
+        done.await.expect("a write after cancellations must not wait on a stranded lock").unwrap();
+        if let Some(pool) = store.sqlite_pool() {
+            // Hold every connection at once, and start (then undo) a transaction on each.
+            let mut conns = Vec::new();
+            for _ in 0..4 {
+                conns.push(pool.acquire().await.unwrap());
+            }
+            for conn in &mut conns {
+                sqlx::query("BEGIN IMMEDIATE").execute(&mut **conn).await.expect("connection left in a transaction");
+                sqlx::query("ROLLBACK").execute(&mut **conn).await.unwrap();
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cancelled_writes_strand_no_sqlite_connection() {
+        cancelled_writes_strand_no_connection(fresh_sqlite().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cancelled_writes_strand_no_postgres_connection() {
+        cancelled_writes_strand_no_connection(fresh_postgres().await).await;
+    }
+
     #[tokio::test]
     async fn bad_pg_schema_names_are_refused() {
         let options = StoreOptions {

@@ -34,6 +34,22 @@ fn describe() {
         "HTTP request latency by method, matched route and status"
     );
     metrics::describe_counter!("auth_failures_total", "Failed authentications by reason");
+    metrics::describe_counter!(
+        "auterity_workflow_runs_total",
+        "Workflow runs by status reached (started, completed, failed, cancelled, retried)"
+    );
+    metrics::describe_histogram!(
+        "auterity_workflow_step_duration_seconds",
+        metrics::Unit::Seconds,
+        "Workflow step attempt duration by step kind"
+    );
+    metrics::describe_counter!("auterity_workflow_retries_total", "Workflow step attempts scheduled for retry");
+    metrics::describe_gauge!("auterity_workflow_queue_depth", "Ready workflow steps due now (all workers)");
+    metrics::describe_gauge!(
+        "auterity_workflow_oldest_ready_age_seconds",
+        metrics::Unit::Seconds,
+        "How long the oldest due ready workflow step has waited"
+    );
 }
 
 /// The Prometheus text exposition of every metric recorded so far.

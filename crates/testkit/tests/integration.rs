@@ -41,6 +41,14 @@ on_both_backends!(
     workflows::http_condition_and_retries_run_durably,
     workflows::failures_timeouts_and_cancellation,
     workflows::parallel_foreach_and_delay,
+    run_control::pause_resume_and_invalid_transitions,
+    run_control::retry_from_failed_step_keeps_completed_steps,
+    run_control::parallel_paths_complete_a_run_exactly_once,
+    run_control::rerun_filters_and_pagination,
+    run_control::live_updates_over_sse_and_websocket,
+    run_control::coordinator_aliases_and_metrics,
+    run_control::a_run_left_after_its_last_step_is_completed_after_restart,
+    run_control::retry_restores_a_parallel_join,
     templates::template_library_lists_instantiates_and_validates,
     templates::dms_inventory_sync_template_runs,
     #[ignore = "needs step kinds from h-steps"]
@@ -60,6 +68,11 @@ mod shared_state {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn revocation_is_shared_across_replicas_through_redis() {
         crate::http::replicas::revocation_is_shared_across_replicas_through_redis().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_workers_on_postgres_complete_each_run_once() {
+        crate::http::run_control::two_workers_on_postgres_complete_each_run_once().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

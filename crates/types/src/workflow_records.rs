@@ -58,6 +58,8 @@ pub mod step_status {
     pub const FAILED: &str = "failed";
     pub const SKIPPED: &str = "skipped";
     pub const CANCELLED: &str = "cancelled";
+    /// Not ended yet: a run with none of these left is done.
+    pub const OPEN: [&str; 4] = [PENDING, READY, RUNNING, WAITING];
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -84,6 +86,8 @@ pub struct RunRecord {
     pub started_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    /// The run this one repeats with new inputs (`POST /api/workflows/runs/{id}/rerun`).
+    pub rerun_of: Option<Uuid>,
 }
 
 /// One step instance of a run. `step_key` is unique in the run: the step id, or a path such as
@@ -124,6 +128,9 @@ pub struct AttemptRecord {
     pub error: Option<serde_json::Value>,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
+    /// The lease owner (worker) that ran the attempt.
+    #[serde(default)]
+    pub worker: Option<String>,
 }
 
 /// Identifies the lease under which a worker ran a step; a transition guarded by it applies only
@@ -177,6 +184,13 @@ pub struct Transition {
     pub run_change: Option<RunChange>,
     pub events: Vec<SystemEvent>,
     pub at: DateTime<Utc>,
+    /// When not empty, the transition applies only while the run's status is one of these (the
+    /// run row is locked first, so concurrent transitions of one run see each other's outcome).
+    pub run_status_in: Vec<String>,
+    /// Inserted (as given) only when, after this transition, no other step of the run is still
+    /// open (`ready`, `pending`, `waiting`, `running`): the run's finishing step, scheduled in the
+    /// same transaction as the result that ended its last path (the run row is locked first).
+    pub finish_step: Option<StepRecord>,
 }
 
 /// Filters for listing runs.
@@ -184,4 +198,10 @@ pub struct Transition {
 pub struct RunFilter {
     pub workflow_id: Option<Uuid>,
     pub status: Option<String>,
+    pub trigger: Option<String>,
+    /// Created at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Created before.
+    pub until: Option<DateTime<Utc>>,
+    pub rerun_of: Option<Uuid>,
 }

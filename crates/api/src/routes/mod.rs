@@ -5,6 +5,8 @@ pub mod ai;
 pub mod auth;
 pub mod docs;
 pub mod health;
+pub mod live;
+pub mod runs;
 pub mod templates;
 pub mod workflows;
 
@@ -25,6 +27,8 @@ macro_rules! guarded {
 
 pub fn route_table() -> RouteTable<AppState> {
     let mut t = RouteTable::new();
+    // The seed's coordinator paths (`/api/v1/collaborative/workflows…`) serve AutoMatrix too.
+    t.alias("/api/workflows", "/api/v1/collaborative/workflows");
     guarded!(t, health::health_handler);
     guarded!(t, health::live_handler);
     guarded!(t, health::ready_handler);
@@ -80,6 +84,13 @@ pub fn route_table() -> RouteTable<AppState> {
     guarded!(t, workflows::delete_workflow_handler);
     guarded!(t, workflows::versions_handler);
     guarded!(t, workflows::start_run_handler);
+    guarded!(t, runs::pause_run_handler);
+    guarded!(t, runs::resume_run_handler);
+    guarded!(t, runs::retry_run_handler);
+    guarded!(t, runs::rerun_handler);
+    guarded!(t, runs::list_step_attempts_handler);
+    guarded!(t, live::run_events_handler);
+    guarded!(t, live::run_socket_handler);
     t
 }
 

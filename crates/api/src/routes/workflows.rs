@@ -111,7 +111,7 @@ pub struct RunView {
     pub id: Uuid,
     pub workflow_id: Uuid,
     pub version: i32,
-    /// `pending`, `running`, `waiting`, `completed`, `failed` or `cancelled`.
+    /// `pending`, `running`, `waiting`, `paused` (see `/pause`), `completed`, `failed` or `cancelled`.
     pub status: String,
     #[schema(value_type = Object)]
     pub inputs: Value,
@@ -124,6 +124,8 @@ pub struct RunView {
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub started_at: Option<chrono::DateTime<chrono::Utc>>,
     pub completed_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The run this one re-runs (`POST /api/workflows/runs/{run_id}/rerun`).
+    pub rerun_of: Option<Uuid>,
     /// Present on the run detail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub steps: Option<Vec<StepView>>,
@@ -147,6 +149,7 @@ impl From<RunRecord> for RunView {
             created_at: r.created_at,
             started_at: r.started_at,
             completed_at: r.completed_at,
+            rerun_of: r.rerun_of,
             steps: None,
             attempts: None,
         }
@@ -176,6 +179,14 @@ pub struct RunListParams {
     pub after: Option<Uuid>,
     pub workflow_id: Option<Uuid>,
     pub status: Option<String>,
+    /// `manual`, `webhook`, `cron`, `event`, `subworkflow`, `rerun`.
+    pub trigger: Option<String>,
+    /// Runs created at or after this instant (RFC 3339).
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Runs created before this instant (RFC 3339).
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Re-runs of this run.
+    pub rerun_of: Option<Uuid>,
 }
 
 #[utoipa::path(get, path = "/api/workflows/schema", tag = "workflows", responses((status = 200, description = "JSON Schema (draft 2020-12) of a workflow definition")))]
@@ -281,7 +292,14 @@ pub async fn list_runs_handler(
     ApiQuery(params): ApiQuery<RunListParams>,
 ) -> ApiResult<Json<Page<RunView>>> {
     let page = PageParams { limit: params.limit, after: params.after }.to_request();
-    let filter = RunFilter { workflow_id: params.workflow_id, status: params.status };
+    let filter = RunFilter {
+        workflow_id: params.workflow_id,
+        status: params.status,
+        trigger: params.trigger,
+        since: params.since,
+        until: params.until,
+        rerun_of: params.rerun_of,
+    };
     let items: Vec<RunView> =
         state.workflows.runs(caller.principal.org_id, &filter, page).await?.into_iter().map(Into::into).collect();
     Ok(Json(Page::new(items, page.limit, |r| r.id)))

@@ -5,5 +5,6 @@
 mod process;
 
 mod cli;
+mod crash;
 mod lifecycle;
 mod telemetry;

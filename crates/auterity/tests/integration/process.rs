@@ -92,7 +92,7 @@ impl Instance {
             assert!(started.elapsed() < Duration::from_secs(30), "server did not become healthy");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Server { child, base_url, client }
+        Server { child: Some(child), base_url, client }
     }
 }
 
@@ -100,8 +100,10 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// A running `auterity serve`. Dropped without [`Server::kill_9`] or [`Server::terminate`] (a
+/// failing test), it is killed, so no process outlives its test holding database connections.
 pub struct Server {
-    pub child: Child,
+    child: Option<Child>,
     pub base_url: String,
     pub client: reqwest::Client,
 }
@@ -132,16 +134,28 @@ impl Server {
 
     /// SIGKILL: no shutdown code runs.
     pub fn kill_9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
     }
 
     /// SIGTERM, then the exit status and stderr.
-    pub fn terminate(self) -> (std::process::ExitStatus, String) {
-        let pid = self.child.id().to_string();
+    pub fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        let child = self.child.take().unwrap();
+        let pid = child.id().to_string();
         let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(status.success());
-        let output = self.child.wait_with_output().unwrap();
+        let output = child.wait_with_output().unwrap();
         (output.status, String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }

@@ -68,6 +68,7 @@ pub fn run(workflow: &WorkflowRecord, by: UserId) -> RunRecord {
         created_at,
         started_at: Some(created_at),
         completed_at: None,
+        rerun_of: None,
         updated_at: created_at,
     }
 }
@@ -134,6 +135,7 @@ pub fn attempt(claimed: &StepRecord, outcome: &str, finished_at: DateTime<Utc>) 
         error: None,
         started_at: claimed.started_at.unwrap_or(finished_at),
         finished_at,
+        worker: None,
     }
 }
 

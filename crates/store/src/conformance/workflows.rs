@@ -269,13 +269,13 @@ macro_rules! __store_conformance_workflows {
                 assert_eq!(first, newest[..2]);
                 let page = PageRequest { limit: 10, after: Some(first[1].id) };
                 assert_eq!(store.workflows.list_runs(scope, &RunFilter::default(), page).await.unwrap(), newest[2..]);
-                let of_wf = RunFilter { workflow_id: Some(f.wf.id), status: None };
+                let of_wf = RunFilter { workflow_id: Some(f.wf.id), status: None, ..RunFilter::default() };
                 let listed = store.workflows.list_runs(scope, &of_wf, PageRequest::default()).await.unwrap();
                 assert_eq!(listed.iter().map(|r| r.id).collect::<Vec<_>>(), [runs[4].id, runs[2].id, runs[0].id]);
-                let running = RunFilter { workflow_id: None, status: Some("running".to_owned()) };
+                let running = RunFilter { workflow_id: None, status: Some("running".to_owned()), ..RunFilter::default() };
                 let listed = store.workflows.list_runs(scope, &running, PageRequest::default()).await.unwrap();
                 assert_eq!(listed.iter().map(|r| r.id).collect::<Vec<_>>(), [runs[4].id, runs[0].id]);
-                let both = RunFilter { workflow_id: Some(other_wf.id), status: Some("running".to_owned()) };
+                let both = RunFilter { workflow_id: Some(other_wf.id), status: Some("running".to_owned()), ..RunFilter::default() };
                 assert!(store.workflows.list_runs(scope, &both, PageRequest::default()).await.unwrap().is_empty());
 
                 // Active = not completed, failed or cancelled: runs 0, 2, 4.
@@ -841,7 +841,7 @@ macro_rules! __store_conformance_workflows {
                         .unwrap()
                         .is_empty()
                 );
-                let of_a = RunFilter { workflow_id: Some(a.wf.id), status: None };
+                let of_a = RunFilter { workflow_id: Some(a.wf.id), status: None, ..RunFilter::default() };
                 assert!(store.workflows.list_runs(b, &of_a, PageRequest::default()).await.unwrap().is_empty());
                 assert!(store.workflows.list_steps(b, run.id).await.unwrap().is_empty());
                 assert!(store.workflows.waiting_steps(b, run.id).await.unwrap().is_empty());
@@ -899,6 +899,73 @@ macro_rules! __store_conformance_workflows {
                     store.workflows.list_workflows(a.scope, true, PageRequest::default()).await.unwrap().len(),
                     1
                 );
+            }
+
+            #[::tokio::test]
+            async fn run_status_guards_finish_steps_and_step_attempts() {
+                let f = fixture().await;
+                let (store, scope) = (&f.store, f.scope);
+                let (run, _) = f.start(0, run_status::RUNNING, &[("a", "ready"), ("b", "ready")]).await;
+                let t = now() + Duration::seconds(1);
+                let claimed = store.workflows.claim_steps("w1", t, t + Duration::seconds(10), 2).await.unwrap();
+                assert_eq!(claimed.len(), 2);
+                let finish = step(&run, "#finish", step_status::READY);
+                let ended = |claimed: &StepRecord| {
+                    let mut tried = attempt(claimed, "completed", t);
+                    tried.worker = Some("w1".to_owned());
+                    Transition {
+                        guard: Some(guard(claimed)),
+                        step_changes: vec![complete(&claimed.step_key, json!(1), t)],
+                        attempt: Some(tried),
+                        finish_step: Some(finish.clone()),
+                        ..transition(&run, t)
+                    }
+                };
+                // The first path to end finds the other still open: no finishing step yet.
+                assert_eq!(store.workflows.commit_transitions(&[ended(&claimed[0])]).await.unwrap(), vec![true]);
+                assert_eq!(keys(&f.steps(&run).await), ["a", "b"]);
+                // The last one schedules it, once.
+                let again = Transition { finish_step: Some(finish.clone()), ..transition(&run, t) };
+                assert_eq!(
+                    store.workflows.commit_transitions(&[ended(&claimed[1]), again]).await.unwrap(),
+                    vec![true, true]
+                );
+                assert_eq!(keys(&f.steps(&run).await), ["a", "b", "#finish"]);
+                // A finishing step of another run is refused.
+                let (other, _) = f.start(0, run_status::RUNNING, &[]).await;
+                let foreign = Transition { finish_step: Some(finish.clone()), ..transition(&other, t) };
+                assert_eq!(store.workflows.commit_transitions(&[foreign]).await.unwrap(), vec![false]);
+                assert!(f.steps(&other).await.is_empty());
+
+                // A transition guarded on the run's status applies only in one of those statuses.
+                let pause = |from: &str| Transition {
+                    run_change: Some(RunChange {
+                        status: run_status::PAUSED.to_owned(),
+                        output: None,
+                        error: None,
+                        started_at: None,
+                        completed_at: None,
+                    }),
+                    events: vec![event(Some(scope.org_id()), "workflow.run.paused")],
+                    run_status_in: vec![from.to_owned()],
+                    ..transition(&run, t)
+                };
+                let before = f.outbox().await.len();
+                assert_eq!(store.workflows.commit_transitions(&[pause("failed")]).await.unwrap(), vec![false]);
+                assert_eq!(store.workflows.get_run(scope, run.id).await.unwrap().unwrap().status, "running");
+                assert_eq!(f.outbox().await.len(), before, "a refused transition announced something");
+                let results = store.workflows.commit_transitions(&[pause("running"), pause("running")]).await.unwrap();
+                assert_eq!(results, vec![true, false], "the second sees the first's status");
+                assert_eq!(store.workflows.get_run(scope, run.id).await.unwrap().unwrap().status, "paused");
+                assert_eq!(unified_execution(store, run.id).await.unwrap().unwrap().status, "paused");
+
+                // One step's attempts, with the worker, a page at a time.
+                let attempts = store.workflows.list_step_attempts(scope, run.id, "a", None, 10).await.unwrap();
+                assert_eq!(attempts.len(), 1);
+                assert_eq!((attempts[0].attempt, attempts[0].worker.as_deref()), (1, Some("w1")));
+                assert!(store.workflows.list_step_attempts(scope, run.id, "a", Some(1), 10).await.unwrap().is_empty());
+                let outsider = OrgScope(OrgId(Uuid::now_v7()));
+                assert!(store.workflows.list_step_attempts(outsider, run.id, "a", None, 10).await.unwrap().is_empty());
             }
         }
     };

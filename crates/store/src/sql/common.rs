@@ -19,12 +19,25 @@ impl SqlRepos {
     /// On SQLite it is `BEGIN IMMEDIATE`: the write lock is taken up front, so a transaction that
     /// reads before it writes waits on `busy_timeout` instead of failing with `SQLITE_BUSY` when
     /// another writer got in between.
+    ///
+    /// The begin runs in a task of its own, so a caller cancelled while it is under way (a client
+    /// hanging up mid-request) cannot strand the connection inside a transaction: sqlx leaves a
+    /// window between the `BEGIN` being acknowledged and the `Transaction` guard existing, and a
+    /// connection lost in that window went back to the pool holding SQLite's write lock, wedging
+    /// every later write. Finished in its own task, the guard always exists and its drop rolls
+    /// back.
     async fn begin_write(&self) -> Result<Tx, StoreError> {
-        let tx = match DIALECT {
-            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Dialect::Postgres => self.pool.begin().await?,
-        };
-        Ok(tx)
+        let pool = self.pool.clone();
+        let begin = tokio::spawn(async move {
+            match DIALECT {
+                Dialect::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+                Dialect::Postgres => pool.begin().await,
+            }
+        });
+        match begin.await {
+            Ok(tx) => Ok(tx?),
+            Err(join) => Err(StoreError::Unavailable(format!("write transaction did not start: {join}"))),
+        }
     }
 }
 

@@ -151,11 +151,20 @@ async fn raw(tx: &mut Tx, statement: &'static str) -> Result<(), StoreError> {
 /// missing or out of scope, a new step or the attempt of another run or organization, a failed
 /// guard). The caller rolls back to the savepoint on anything but `Ok(true)`.
 async fn apply_transition(tx: &mut Tx, t: &Transition) -> Result<bool, StoreError> {
-    let run_org: Option<Uuid> = sqlx::query_scalar("SELECT org_id FROM workflow_runs WHERE id = $1")
-        .bind(t.run_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-    let Some(run_org) = run_org else { return Ok(false) };
+    // A transition that depends on the run's status or on the run's other steps locks the run row
+    // first, so two of them on one run serialise (and each sees what the other committed).
+    let locks_run = !t.run_status_in.is_empty() || t.finish_step.is_some();
+    let run_sql = match (DIALECT, locks_run) {
+        (Dialect::Postgres, true) => "SELECT org_id, status FROM workflow_runs WHERE id = $1 FOR UPDATE",
+        _ => "SELECT org_id, status FROM workflow_runs WHERE id = $1",
+    };
+    let run_row = sqlx::query(run_sql).bind(t.run_id).fetch_optional(&mut **tx).await?;
+    let Some(run_row) = run_row else { return Ok(false) };
+    let run_org: Uuid = run_row.try_get("org_id")?;
+    let run_status: String = run_row.try_get("status")?;
+    if !t.run_status_in.is_empty() && !t.run_status_in.contains(&run_status) {
+        return Ok(false);
+    }
     if t.org_id.is_some_and(|org| org.0 != run_org)
         || t.new_steps.iter().any(|step| step.run_id != t.run_id || step.org_id.0 != run_org)
         || t.attempt.as_ref().is_some_and(|attempt| attempt.run_id != t.run_id)
@@ -235,9 +244,10 @@ async fn apply_transition(tx: &mut Tx, t: &Transition) -> Result<bool, StoreErro
     if let Some(attempt) = &t.attempt {
         sqlx::query(
             "INSERT INTO workflow_step_attempts (run_id, step_key, attempt, org_id, outcome, error, started_at, \
-             finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             finished_at, worker) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (run_id, step_key, attempt) DO UPDATE SET outcome = excluded.outcome, \
-             error = excluded.error, started_at = excluded.started_at, finished_at = excluded.finished_at",
+             error = excluded.error, started_at = excluded.started_at, finished_at = excluded.finished_at, \
+             worker = excluded.worker",
         )
         .bind(attempt.run_id)
         .bind(&attempt.step_key)
@@ -247,6 +257,7 @@ async fn apply_transition(tx: &mut Tx, t: &Transition) -> Result<bool, StoreErro
         .bind(attempt.error.as_ref().map(Json))
         .bind(at(attempt.started_at))
         .bind(at(attempt.finished_at))
+        .bind(&attempt.worker)
         .execute(&mut **tx)
         .await
         .map_err(map_write_error)?;
@@ -282,6 +293,22 @@ async fn apply_transition(tx: &mut Tx, t: &Transition) -> Result<bool, StoreErro
 
     for event in &t.events {
         insert_event(tx, event).await?;
+    }
+
+    if let Some(finish) = &t.finish_step {
+        if finish.run_id != t.run_id || finish.org_id.0 != run_org {
+            return Ok(false);
+        }
+        let open: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM workflow_steps WHERE run_id = $1 \
+             AND status IN ('ready', 'pending', 'waiting', 'running') LIMIT 1",
+        )
+        .bind(t.run_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if open.is_none() {
+            insert_steps(tx, std::slice::from_ref(finish), true).await?;
+        }
     }
     Ok(true)
 }
@@ -364,8 +391,13 @@ impl SqlRepos {
 
     async fn try_group_commit(&self, transitions: &[Transition]) -> Result<Vec<bool>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let mut applied = Vec::with_capacity(transitions.len());
-        for transition in transitions {
+        // Applied in run order (stable, so one run's transitions keep theirs): two committers then
+        // take the run and step locks of a batch in the same order and do not deadlock on them.
+        let mut order: Vec<usize> = (0..transitions.len()).collect();
+        order.sort_by_key(|&index| transitions[index].run_id);
+        let mut applied = vec![false; transitions.len()];
+        for index in order {
+            let transition = &transitions[index];
             raw(&mut tx, "SAVEPOINT workflow_transition").await?;
             let outcome = match apply_transition(&mut tx, transition).await {
                 Ok(outcome) => outcome,
@@ -379,7 +411,7 @@ impl SqlRepos {
                 raw(&mut tx, "ROLLBACK TO SAVEPOINT workflow_transition").await?;
             }
             raw(&mut tx, "RELEASE SAVEPOINT workflow_transition").await?;
-            applied.push(outcome);
+            applied[index] = outcome;
         }
         tx.commit().await?;
         Ok(applied)

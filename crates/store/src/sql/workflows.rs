@@ -22,7 +22,7 @@ macro_rules! run_columns {
     () => {
         "id, org_id, workflow_id, version, status, inputs, output, error, priority, concurrency_key, \
          parent_run_id, parent_step_key, correlation_id, trigger, created_by, created_at, started_at, \
-         completed_at, updated_at"
+         completed_at, updated_at, rerun_of"
     };
 }
 
@@ -38,7 +38,7 @@ macro_rules! step_columns {
 /// The columns `attempt_from_row` reads.
 macro_rules! attempt_columns {
     () => {
-        "run_id, step_key, attempt, outcome, error, started_at, finished_at"
+        "run_id, step_key, attempt, outcome, error, started_at, finished_at, worker"
     };
 }
 
@@ -96,6 +96,7 @@ fn run_from_row(row: &DbRow) -> Result<RunRecord, StoreError> {
         started_at: row.try_get("started_at")?,
         completed_at: row.try_get("completed_at")?,
         updated_at: row.try_get("updated_at")?,
+        rerun_of: row.try_get("rerun_of")?,
     })
 }
 
@@ -131,6 +132,7 @@ fn attempt_from_row(row: &DbRow) -> Result<AttemptRecord, StoreError> {
         error: json_column(row, "error")?,
         started_at: row.try_get("started_at")?,
         finished_at: row.try_get("finished_at")?,
+        worker: row.try_get("worker")?,
     })
 }
 
@@ -418,7 +420,7 @@ impl WorkflowRepo for SqlRepos {
         let result = sqlx::query(concat!(
             "INSERT INTO workflow_runs (",
             run_columns!(),
-            ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19 \
+            ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20 \
              WHERE EXISTS (SELECT 1 FROM workflows WHERE id = $3 AND org_id = $2) \
              AND EXISTS (SELECT 1 FROM users WHERE id = $15 AND org_id = $2)"
         ))
@@ -441,6 +443,7 @@ impl WorkflowRepo for SqlRepos {
         .bind(run.started_at.map(at))
         .bind(run.completed_at.map(at))
         .bind(at(run.updated_at))
+        .bind(run.rerun_of)
         .execute(&mut *tx)
         .await
         .map_err(map_write_error)?;
@@ -479,6 +482,18 @@ impl WorkflowRepo for SqlRepos {
         if let Some(status) = filter.status.as_deref() {
             query.push(" AND status = ").push_bind(status);
         }
+        if let Some(trigger) = filter.trigger.as_deref() {
+            query.push(" AND trigger = ").push_bind(trigger);
+        }
+        if let Some(since) = filter.since {
+            query.push(" AND created_at >= ").push_bind(at(since));
+        }
+        if let Some(until) = filter.until {
+            query.push(" AND created_at < ").push_bind(at(until));
+        }
+        if let Some(rerun_of) = filter.rerun_of {
+            query.push(" AND rerun_of = ").push_bind(rerun_of);
+        }
         push_keyset(&mut query, "id", page, true);
         let rows = query.build().fetch_all(&self.pool).await?;
         rows.iter().map(run_from_row).collect()
@@ -506,6 +521,31 @@ impl WorkflowRepo for SqlRepos {
         ))
         .bind(run_id)
         .bind(scope.org_id().0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(attempt_from_row).collect()
+    }
+
+    /// Ordered by attempt number; continues after `after_attempt`.
+    async fn list_step_attempts(
+        &self,
+        scope: OrgScope,
+        run_id: Uuid,
+        step_key: &str,
+        after_attempt: Option<i32>,
+        limit: u32,
+    ) -> Result<Vec<AttemptRecord>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            attempt_columns!(),
+            " FROM workflow_step_attempts WHERE run_id = $1 AND org_id = $2 AND step_key = $3 AND attempt > $4 \
+             ORDER BY attempt LIMIT $5"
+        ))
+        .bind(run_id)
+        .bind(scope.org_id().0)
+        .bind(step_key)
+        .bind(after_attempt.unwrap_or(0))
+        .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(attempt_from_row).collect()

@@ -9,6 +9,7 @@ pub mod mfa;
 pub mod probes;
 pub mod replicas;
 pub mod restart;
+pub mod run_control;
 pub mod sessions;
 pub mod templates;
 pub mod tenancy;

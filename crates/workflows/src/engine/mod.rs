@@ -6,17 +6,20 @@
 
 mod commit;
 mod context;
+pub mod control;
 mod execute;
+pub mod finish;
+mod gauges;
 pub mod http;
 pub mod keys;
+pub mod live;
 mod outcome;
 mod plan;
 pub mod service;
 
 use auterity_store::{OrgScope, Store, StoreError};
-use auterity_types::workflow_records::{RunChange, RunRecord, StepRecord, Transition, run_status, step_status};
+use auterity_types::workflow_records::{RunRecord, StepRecord, step_status};
 use chrono::Utc;
-use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -113,6 +116,7 @@ impl Engine {
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let permits = Arc::new(Semaphore::new(self.config.concurrency));
         let heartbeat = tokio::spawn(self.clone().heartbeat_loop(shutdown.clone()));
+        let gauges = tokio::spawn(self.clone().gauge_loop(shutdown.clone()));
         loop {
             if *shutdown.borrow() {
                 break;
@@ -159,6 +163,7 @@ impl Engine {
             }
         }
         heartbeat.abort();
+        gauges.abort();
         // Let in-flight steps finish their commits (bounded); unfinished ones are re-claimed later.
         let deadline = Instant::now() + Duration::from_secs(5);
         while permits.available_permits() < self.config.concurrency && Instant::now() < deadline {
@@ -212,6 +217,10 @@ impl Engine {
                 return;
             }
         };
+        if step.step_key == finish::FINISH_KEY {
+            self.finish(&definition, &run, &steps, &step, started_at).await;
+            return;
+        }
         let (outcome, kind) = if step.step_key.ends_with(JOIN_SUFFIX) {
             (self.join_outcome(&definition, &run, &steps, &step), "join")
         } else {
@@ -246,7 +255,8 @@ impl Engine {
         let jitter = rand::random::<f64>() * 2.0 - 1.0;
         let state = plan::RunState { definition: &definition, run: &run, steps: &steps, owner: &self.config.owner };
         let planned = plan::plan(&state, &step, outcome, started_at, jitter);
-        let (path_ended, run_failed) = (planned.path_ended, planned.run_failed);
+        let run_failed = planned.run_failed;
+        let retrying = planned.transition.attempt.as_ref().is_some_and(|a| a.outcome == "retrying");
         match self.committer.commit(planned.transition).await {
             Ok(true) => {}
             Ok(false) => {
@@ -261,8 +271,8 @@ impl Engine {
         if run_failed {
             metrics::counter!("auterity_workflow_runs_total", "status" => "failed").increment(1);
         }
-        if path_ended {
-            self.complete_if_done(&definition, run).await;
+        if retrying {
+            metrics::counter!("auterity_workflow_retries_total").increment(1);
         }
     }
 
@@ -326,54 +336,5 @@ impl Engine {
         };
         // The join completes the container; `plan` then schedules the container's successors.
         Outcome::Completed { output, next: None }
-    }
-
-    /// When every step instance of the run has ended, records the run's output and completion.
-    async fn complete_if_done(&self, definition: &WorkflowDefinition, run: RunRecord) {
-        let scope = OrgScope(run.org_id);
-        let Ok(steps) = self.store.workflows.list_steps(scope, run.id).await else { return };
-        let open = steps.iter().any(|s| {
-            matches!(
-                s.status.as_str(),
-                step_status::READY | step_status::PENDING | step_status::WAITING | step_status::RUNNING
-            )
-        });
-        if open {
-            return;
-        }
-        let now = Utc::now();
-        let context = context::build(&run, &steps, "");
-        let (status, output, error) = match &definition.output {
-            Some(template) => match ValueTemplate::compile(template).and_then(|t| t.render(&context)) {
-                Ok(output) => (run_status::COMPLETED, Some(output), None),
-                Err(e) => (run_status::FAILED, None, Some(json!({"error": format!("output: {e}")}))),
-            },
-            None => (run_status::COMPLETED, Some(serde_json::Value::Null), None),
-        };
-        let event_type = if status == run_status::COMPLETED { "workflow.run.completed" } else { "workflow.run.failed" };
-        let transition = Transition {
-            run_id: run.id,
-            org_id: Some(run.org_id),
-            guard: None,
-            run_change: Some(RunChange {
-                status: status.to_owned(),
-                output: output.clone(),
-                error,
-                started_at: None,
-                completed_at: Some(now),
-            }),
-            events: vec![plan::event(
-                &run,
-                event_type,
-                json!({"run_id": run.id, "workflow_id": run.workflow_id, "output": output}),
-            )],
-            at: now,
-            ..Transition::default()
-        };
-        if let Err(error) = self.committer.commit(transition).await {
-            tracing::warn!(%error, run_id = %run.id, "failed to record run completion");
-            return;
-        }
-        metrics::counter!("auterity_workflow_runs_total", "status" => status).increment(1);
     }
 }

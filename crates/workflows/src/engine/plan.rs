@@ -132,9 +132,8 @@ pub fn successors(
 }
 
 pub struct Planned {
+    /// When it ends a top-level path it carries the run's finishing step (`finish_step`).
     pub transition: Transition,
-    /// A top-level path ended: the run may be complete.
-    pub path_ended: bool,
     pub run_failed: bool,
 }
 
@@ -171,6 +170,7 @@ pub fn plan(
         error,
         started_at,
         finished_at: now,
+        worker: Some(owner.to_owned()),
     };
     let (scope, id) = parse_key(&step.step_key);
     let step_def = step_in_scope(definition, &scope, id);
@@ -224,7 +224,6 @@ pub fn plan(
                     now,
                 ));
                 transition.attempt = Some(attempt("retrying", Some(error)));
-                metrics::counter!("auterity_workflow_retries_total").increment(1);
             } else {
                 transition.step_changes.push(set(
                     &step.step_key,
@@ -240,7 +239,11 @@ pub fn plan(
             }
         }
     }
-    Planned { transition, path_ended, run_failed }
+    if path_ended {
+        // Completion is scheduled atomically with the result that ended the last path.
+        transition.finish_step = Some(super::finish::finish_step(run, now));
+    }
+    Planned { transition, run_failed }
 }
 
 /// Marks the run failed and cancels whatever else was still to run.
@@ -259,16 +262,19 @@ pub fn fail_run(
             step_status::READY | step_status::PENDING | step_status::WAITING | step_status::RUNNING
         );
         if other.step_key != failed_key && open {
+            // What the step was doing is kept, so retrying the run can put it back.
             transition.step_changes.push(set(
                 &other.step_key,
                 step_status::CANCELLED,
                 other.output.clone(),
-                None,
+                Some(super::control::cancelled_by_failure(other)),
                 None,
                 now,
             ));
         }
     }
+    // Exactly one failure (or completion, or cancellation) ends a run.
+    transition.run_status_in = super::control::unfinished_statuses();
     transition.run_change = Some(RunChange {
         status: run_status::FAILED.to_owned(),
         output: None,

@@ -48,8 +48,8 @@ pub fn check_definition(definition_json: &Value) -> Result<WorkflowDefinition, V
 }
 
 pub struct WorkflowService {
-    store: Store,
-    engine: Arc<Engine>,
+    pub(super) store: Store,
+    pub(super) engine: Arc<Engine>,
 }
 
 pub struct StartRun {
@@ -173,14 +173,29 @@ impl WorkflowService {
         }
         let definition: WorkflowDefinition = serde_json::from_value(workflow.definition.clone())
             .map_err(|e| WorkflowError::Invalid(vec![FieldError::new("", e.to_string())]))?;
-        let inputs = crate::validate_inputs(&definition, &request.inputs).map_err(WorkflowError::Invalid)?;
+        self.launch(org, user, workflow_id, workflow.latest_version, &definition, request, None).await
+    }
+
+    /// Starts a run of `version` (whose definition is `definition`), optionally re-running `rerun_of`.
+    #[expect(clippy::too_many_arguments, reason = "the pieces of a run start, each from a different source")]
+    pub(super) async fn launch(
+        &self,
+        org: OrgId,
+        user: UserId,
+        workflow_id: Uuid,
+        version: i32,
+        definition: &WorkflowDefinition,
+        request: StartRun,
+        rerun_of: Option<Uuid>,
+    ) -> Result<RunRecord, WorkflowError> {
+        let inputs = crate::validate_inputs(definition, &request.inputs).map_err(WorkflowError::Invalid)?;
         let now = Utc::now();
         let run_id = Uuid::now_v7();
         let run = RunRecord {
             id: run_id,
             org_id: org,
             workflow_id,
-            version: workflow.latest_version,
+            version,
             status: run_status::RUNNING.to_owned(),
             inputs,
             output: None,
@@ -196,6 +211,7 @@ impl WorkflowService {
             started_at: Some(now),
             completed_at: None,
             updated_at: now,
+            rerun_of,
         };
         let steps: Vec<StepRecord> = definition
             .entry_ids()
@@ -205,7 +221,7 @@ impl WorkflowService {
         let started = plan::event(
             &run,
             "workflow.run.started",
-            json!({"run_id": run.id, "workflow_id": workflow_id, "version": run.version}),
+            json!({"run_id": run.id, "workflow_id": workflow_id, "version": run.version, "rerun_of": rerun_of}),
         );
         self.store.workflows.create_run(&run, &steps, &Effects::none().event(started)).await?;
         metrics::counter!("auterity_workflow_runs_total", "status" => "started").increment(1);
@@ -220,8 +236,11 @@ impl WorkflowService {
     ) -> Result<(RunRecord, Vec<StepRecord>, Vec<AttemptRecord>), WorkflowError> {
         let scope = OrgScope(org);
         let run = self.store.workflows.get_run(scope, run_id).await?.ok_or(WorkflowError::NotFound("run"))?;
-        let steps = self.store.workflows.list_steps(scope, run_id).await?;
-        let attempts = self.store.workflows.list_attempts(scope, run_id).await?;
+        let mut steps = self.store.workflows.list_steps(scope, run_id).await?;
+        let mut attempts = self.store.workflows.list_attempts(scope, run_id).await?;
+        // The finishing step is the engine's bookkeeping, not part of the definition.
+        steps.retain(|s| s.step_key != super::finish::FINISH_KEY);
+        attempts.retain(|a| a.step_key != super::finish::FINISH_KEY);
         Ok((run, steps, attempts))
     }
 
@@ -237,7 +256,7 @@ impl WorkflowService {
     /// Cancels a run that has not finished: nothing of it runs afterwards (a step already executing
     /// finishes, but its result is discarded because its step is no longer `running`).
     pub async fn cancel(&self, org: OrgId, actor: UserId, run_id: Uuid) -> Result<RunRecord, WorkflowError> {
-        let (run, steps, _) = self.run(org, run_id).await?;
+        let (run, steps) = self.control_target(org, run_id).await?;
         if run_status::TERMINAL.contains(&run.status.as_str()) {
             return Err(WorkflowError::Conflict(format!("the run is already {}", run.status)));
         }
@@ -270,7 +289,10 @@ impl WorkflowService {
             "workflow.run.cancelled",
             json!({"run_id": run_id, "cancelled_by": actor}),
         ));
-        self.engine.committer().commit(transition).await?;
+        transition.run_status_in = super::control::unfinished_statuses();
+        if !self.engine.committer().commit(transition).await? {
+            return Err(WorkflowError::Conflict("the run ended meanwhile".into()));
+        }
         metrics::counter!("auterity_workflow_runs_total", "status" => "cancelled").increment(1);
         Ok(self.run(org, run_id).await?.0)
     }
