@@ -49,6 +49,24 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// An optional JSON body: `None` when the request carries no body and no `Content-Type`;
+/// anything else is read as [`ApiJson`].
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::OptionalFromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        let headers = request.headers();
+        let no_length = headers
+            .get(axum::http::header::CONTENT_LENGTH)
+            .is_none_or(|length| length.to_str().is_ok_and(|length| length.trim() == "0"));
+        let chunked = headers.contains_key(axum::http::header::TRANSFER_ENCODING);
+        if headers.get(CONTENT_TYPE).is_none() && no_length && !chunked {
+            return Ok(None);
+        }
+        <Self as FromRequest<S>>::from_request(request, state).await.map(Some)
+    }
+}
+
 /// Parses JSON, telling syntax errors (400) from shape errors (422 with a pointer).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);

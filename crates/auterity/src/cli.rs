@@ -83,6 +83,22 @@ pub enum WorkflowCommand {
         #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
         priority: i32,
     },
+    /// List the shipped workflow templates: `auterity workflow templates --category dealership`.
+    Templates {
+        #[arg(long)]
+        category: Option<String>,
+    },
+    /// Create a workflow from a template: `auterity workflow from-template dms-inventory-sync --name nightly-sync`.
+    FromTemplate {
+        /// Template id (see `auterity workflow templates`).
+        id: String,
+        /// Name of the new workflow (default: the template id).
+        #[arg(long)]
+        name: Option<String>,
+        /// Organization slug (default: the default organization).
+        #[arg(long)]
+        org: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]

@@ -1,6 +1,7 @@
 //! The `auterity` binary: clap subcommands and wiring only.
 
 mod cli;
+mod templates;
 mod users;
 mod workflows;
 

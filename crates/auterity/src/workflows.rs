@@ -1,5 +1,5 @@
 //! `auterity workflow run FILE|NAME --input k=v`: runs a workflow in this process's engine and
-//! prints the finished run.
+//! prints the finished run. Dispatches the other `workflow` subcommands.
 
 use anyhow::{Context, anyhow, bail};
 use auterity_config::{Config, Role};
@@ -14,14 +14,34 @@ use std::time::{Duration, Instant};
 use crate::cli::WorkflowCommand;
 use crate::out;
 
-pub async fn run(mut config: Config, command: &WorkflowCommand) -> anyhow::Result<()> {
-    let WorkflowCommand::Run { target, inputs, org, timeout_secs, priority } = command;
+pub async fn run(config: Config, command: &WorkflowCommand) -> anyhow::Result<()> {
+    match command {
+        WorkflowCommand::Run { target, inputs, org, timeout_secs, priority } => {
+            run_workflow(config, target, inputs, org.as_deref(), *priority, *timeout_secs).await
+        }
+        WorkflowCommand::Templates { category } => {
+            crate::templates::list(category.as_deref());
+            Ok(())
+        }
+        WorkflowCommand::FromTemplate { id, name, org } => {
+            crate::templates::instantiate(config, id, name.as_deref(), org.as_deref()).await
+        }
+    }
+}
+
+async fn run_workflow(
+    mut config: Config,
+    target: &str,
+    inputs: &[String],
+    org: Option<&str>,
+    priority: i32,
+    timeout_secs: u64,
+) -> anyhow::Result<()> {
     if !config.roles.contains(&Role::Worker) {
         config.roles.push(Role::Worker);
     }
     let platform = auterity_api::Platform::start(config).await.context("failed to open the platform")?;
-    let result =
-        execute(&platform, target, inputs, org.as_deref(), *priority, Duration::from_secs(*timeout_secs)).await;
+    let result = execute(&platform, target, inputs, org, priority, Duration::from_secs(timeout_secs)).await;
     platform.stop().await;
     let run = result?;
     out(&serde_json::to_string_pretty(&run)?);
@@ -31,13 +51,35 @@ pub async fn run(mut config: Config, command: &WorkflowCommand) -> anyhow::Resul
     Ok(())
 }
 
-fn describe(error: WorkflowError) -> anyhow::Error {
+pub(crate) fn describe(error: WorkflowError) -> anyhow::Error {
     match error {
         WorkflowError::Invalid(errors) => {
             anyhow!(errors.iter().map(|e| format!("{}: {}", e.pointer, e.detail)).collect::<Vec<_>>().join("; "))
         }
         other => anyhow!(other.to_string()),
     }
+}
+
+/// The organization (by slug, else the default one) and who acts for the local operator: its
+/// first active administrator, since workflows and runs need an owner.
+pub(crate) async fn operator(
+    platform: &auterity_api::Platform,
+    org: Option<&str>,
+) -> anyhow::Result<(auterity_types::OrgId, auterity_types::UserId)> {
+    let state = &platform.state;
+    let org_id = match org {
+        Some(slug) => {
+            state.store.orgs.get_org_by_slug(slug).await?.ok_or_else(|| anyhow!("no organization {slug:?}"))?.id
+        }
+        None => state.default_org,
+    };
+    let users = state.store.users.list_users(OrgScope(org_id), PageRequest::first(PageRequest::MAX_LIMIT)).await?;
+    let operator = users
+        .iter()
+        .find(|u| u.is_active && u.roles.iter().any(|r| r == roles::SUPERADMIN || r == roles::ADMIN))
+        .ok_or_else(|| anyhow!("the organization has no active administrator to run as"))?
+        .id;
+    Ok((org_id, operator))
 }
 
 async fn execute(
@@ -49,19 +91,7 @@ async fn execute(
     timeout: Duration,
 ) -> anyhow::Result<Value> {
     let state = &platform.state;
-    let org_id = match org {
-        Some(slug) => {
-            state.store.orgs.get_org_by_slug(slug).await?.ok_or_else(|| anyhow!("no organization {slug:?}"))?.id
-        }
-        None => state.default_org,
-    };
-    // Runs need an owner: the organization's first administrator acts for the local operator.
-    let users = state.store.users.list_users(OrgScope(org_id), PageRequest::first(PageRequest::MAX_LIMIT)).await?;
-    let operator = users
-        .iter()
-        .find(|u| u.is_active && u.roles.iter().any(|r| r == roles::SUPERADMIN || r == roles::ADMIN))
-        .ok_or_else(|| anyhow!("the organization has no active administrator to run as"))?
-        .id;
+    let (org_id, operator) = operator(platform, org).await?;
 
     let path = std::path::Path::new(target);
     let workflow_id = if path.exists() {

@@ -4,15 +4,16 @@
 
 mod http;
 
-/// Instantiates each listed scenario once per backend.
+/// Instantiates each listed scenario once per backend; attributes before a scenario (`#[ignore]`)
+/// apply to both.
 macro_rules! on_both_backends {
-    ($($module:ident :: $name:ident),* $(,)?) => {
+    ($($(#[$attribute:meta])* $module:ident :: $name:ident),* $(,)?) => {
         mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            $($(#[$attribute])* #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() { crate::http::$module::$name(auterity_testkit::Backend::Sqlite).await; })*
         }
         mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            $($(#[$attribute])* #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() { crate::http::$module::$name(auterity_testkit::Backend::Postgres).await; })*
         }
     };
@@ -63,6 +64,13 @@ on_both_backends!(
     triggers::event_triggers_start_one_run_per_event,
     triggers::flow_limits_hold_and_priority_orders_pending_runs,
     triggers::pending_runs_survive_a_restart,
+    templates::template_library_lists_instantiates_and_validates,
+    templates::dms_inventory_sync_template_runs,
+    templates::dealership_lead_intake_template_runs,
+    templates::service_appointment_reminder_template_runs,
+    templates::review_response_template_runs,
+    templates::clinical_session_template_runs,
+    templates::patient_onboarding_template_runs,
 );
 
 mod bench {

@@ -1,6 +1,7 @@
 //! AutoMatrix, the workflow engine. The definition layer — the JSON format
 //! (`auterity.workflow/v1`, [`definition`]), its published JSON Schema ([`schema`]), semantic
-//! validation ([`validate`]) and the CEL expression language ([`expr`]) — does no I/O.
+//! validation ([`validate`]) and the CEL expression language ([`expr`]) — does no I/O; the
+//! [`templates`] library ships ready-made definitions.
 
 pub mod definition;
 pub mod duration;
@@ -9,6 +10,7 @@ pub mod expr;
 pub mod outbound;
 pub mod schema;
 pub mod secrets;
+pub mod templates;
 pub mod validate;
 
 pub use definition::{FORMAT_V1, Step, StepKind, WorkflowDefinition};

@@ -8,6 +8,7 @@ pub mod health;
 pub mod live;
 pub mod runs;
 pub mod secrets;
+pub mod templates;
 pub mod triggers;
 pub mod workflow_signals;
 pub mod workflows;
@@ -73,6 +74,9 @@ pub fn route_table() -> RouteTable<AppState> {
 
     guarded!(t, workflows::schema_handler);
     guarded!(t, workflows::validate_handler);
+    guarded!(t, templates::list_templates_handler);
+    guarded!(t, templates::get_template_handler);
+    guarded!(t, templates::instantiate_template_handler);
     guarded!(t, workflows::create_workflow_handler);
     guarded!(t, workflows::list_workflows_handler);
     guarded!(t, workflows::list_runs_handler);

@@ -1,4 +1,4 @@
-//! The command line: version, config show, migrate and user administration.
+//! The command line: version, config show, migrate, user administration, workflows and templates.
 
 use serde_json::Value;
 
@@ -134,4 +134,25 @@ fn workflow_run_from_a_file_waits_and_prints_the_run() {
     let run: Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(run["status"], "completed", "{run}");
     assert_eq!(run["output"], "b true 2.5");
+}
+
+#[test]
+fn workflow_templates_list_and_instantiate() {
+    let dir = tempfile::tempdir().unwrap();
+    let instance = Instance::new(dir.path(), Db::Sqlite);
+    let listed = stdout(&instance.run(&["workflow", "templates"]));
+    assert_eq!(listed.lines().count(), 6, "{listed}");
+    assert!(listed.lines().any(|l| l.starts_with("dms-inventory-sync ") && l.contains("dealership")), "{listed}");
+    let clinical = stdout(&instance.run(&["workflow", "templates", "--category", "clinical"]));
+    let ids: Vec<&str> = clinical.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    assert_eq!(ids, ["clinical-session", "patient-onboarding"]);
+
+    let created = stdout(&instance.run(&["workflow", "from-template", "dms-inventory-sync", "--name", "nightly-sync"]));
+    assert!(created.contains("created workflow nightly-sync"), "{created}");
+    let taken = instance.run(&["workflow", "from-template", "dms-inventory-sync", "--name", "nightly-sync"]);
+    assert!(!taken.status.success());
+    assert!(String::from_utf8_lossy(&taken.stderr).contains("already exists"));
+    let unknown = instance.run(&["workflow", "from-template", "nope"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no template"));
 }

@@ -14,6 +14,7 @@ pub mod run_control;
 pub mod secrets;
 pub mod sessions;
 pub mod steps;
+pub mod templates;
 pub mod tenancy;
 pub mod throttle;
 pub mod triggers;

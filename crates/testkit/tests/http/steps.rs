@@ -118,9 +118,9 @@ pub async fn approval_approve_reject_timeout_and_restart(backend: Backend) {
     assert_eq!(done["output"], "paid 40");
     let output = &step(&done, "ask")["output"];
     assert_eq!(output["approved"], true);
-    assert_eq!(output["by"], admin_id.as_str());
+    assert_eq!(output["decided_by"], admin_id.as_str());
     assert_eq!(output["comment"], "ok by me");
-    let at = chrono::DateTime::parse_from_rfc3339(output["at"].as_str().unwrap()).unwrap();
+    let at = chrono::DateTime::parse_from_rfc3339(output["decided_at"].as_str().unwrap()).unwrap();
     assert!(at >= before - chrono::Duration::seconds(1), "{output}");
     // A step that is not an approval, or not waiting, or unknown.
     let (status, problem) = decide(&server, &token, &run, "paid", "approve", None).await;

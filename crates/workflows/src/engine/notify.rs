@@ -15,7 +15,6 @@ use super::outcome::Outcome;
 use crate::definition::{ErrorClass, HttpMethod, HttpStep, NotifyChannel, NotifyStep};
 use crate::expr::{EvalContext, Template, ValueTemplate};
 
-#[expect(clippy::too_many_arguments, reason = "one attempt's inputs, passed as they are")]
 pub async fn run(
     outbound: &crate::outbound::Outbound,
     deny_private: bool,

@@ -62,8 +62,8 @@ pub fn approval(call: &StepCall<'_>, step: &ApprovalStep) -> Outcome {
         let output = json!({
             "approved": approved,
             "decision": decision,
-            "by": memo.get("by"),
-            "at": memo.get("at"),
+            "decided_by": memo.get("by"),
+            "decided_at": memo.get("at"),
             "comment": memo.get("comment"),
         });
         return match (&step.on_reject, approved) {

@@ -12,8 +12,9 @@ use super::{ExprError, Limits, ROOT_VARIABLES};
 const TYPE_NAMES: [&str; 11] =
     ["bool", "bytes", "double", "duration", "dyn", "int", "list", "map", "null_type", "string", "uint"];
 
-/// Function namespaces of the enabled extensions (`math.greatest(…)`, `strings.quote(…)`).
-const NAMESPACES: [&str; 3] = ["math", "strings", "optional"];
+/// Function namespaces of the enabled extensions (`math.greatest(…)`, `strings.quote(…)`,
+/// `xml.parse(…)`).
+const NAMESPACES: [&str; 4] = ["math", "strings", "optional", "xml"];
 
 /// What an expression reads.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! The workflow expression language: CEL (cel-spec, via the `cel` crate) with the standard
-//! library plus the `strings` and `math` extensions, over the variables `inputs`, `steps`, `env`,
-//! `secrets`, `run`, `item`, `index` and `event`.
+//! library plus the `strings` and `math` extensions and our `xml` functions ([`xml`]), over the
+//! variables `inputs`, `steps`, `env`, `secrets`, `run`, `item`, `index` and `event`.
 //!
 //! Safety (see `docs/workflow-format.md`, "Expressions"): CEL has no loops beyond the
 //! comprehension macros over finite lists, and no recursion. On top of that an expression is
@@ -13,6 +13,7 @@ mod analyze;
 mod convert;
 mod eval;
 mod template;
+pub mod xml;
 
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -119,13 +120,14 @@ impl ExprError {
     }
 }
 
-/// The shared CEL environment: standard library, `strings` and `math` extensions. The `lists`
-/// extension is left out: `lists.range(n)` builds arbitrarily large lists.
+/// The shared CEL environment: standard library, `strings` and `math` extensions, and our `xml`
+/// functions. The `lists` extension is left out: `lists.range(n)` builds arbitrarily large lists.
 pub(crate) static CEL_ENV: LazyLock<Arc<cel::Env>> = LazyLock::new(|| {
     let mut env = cel::Env::stdlib();
     // both only fail on duplicate declarations, impossible on a fresh stdlib
     let _ = env.add_extension(cel::extensions::strings);
     let _ = env.add_extension(cel::extensions::math);
+    let _ = env.add_extension(xml::extension);
     Arc::new(env)
 });
 

@@ -162,3 +162,35 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn xml_functions_parse_and_read_documents() {
+    let mut context = EvalContext::new(json!({
+        "xml": "<adf><prospect><vehicle interest='buy'><make>Toyota</make></vehicle>\
+                <customer><contact><name part='first'>Ada</name><email preferredcontact='1'>ada@example.com</email>\
+                </contact></customer></prospect></adf>",
+        "bad": "<adf><prospect></adf>",
+    }));
+    context.set_step("noop", "completed", json!(null), None);
+    let eval_in = |source: &str| Expression::compile(source).and_then(|e| e.evaluate(&context));
+    assert_eq!(eval_in("xml.parse(inputs.xml).adf.prospect.vehicle.make").unwrap(), json!("Toyota"));
+    assert_eq!(eval_in("xml.parse(inputs.xml).adf.prospect.vehicle['@interest']").unwrap(), json!("buy"));
+    assert_eq!(
+        eval_in("xml.parse(inputs.xml, ['vehicle', 'name']).adf.prospect.vehicle.map(v, v.make)").unwrap(),
+        json!(["Toyota"])
+    );
+    let first = "xml.parse(inputs.xml, ['name']).adf.prospect.customer.contact.name\
+                 .filter(n, n['@part'] == 'first').map(n, xml.text(n))";
+    assert_eq!(eval_in(first).unwrap(), json!(["Ada"]));
+    assert_eq!(
+        eval_in("xml.text(xml.parse(inputs.xml).adf.prospect.customer.contact.email)").unwrap(),
+        json!("ada@example.com")
+    );
+    assert_eq!(eval_in("xml.text('plain')").unwrap(), json!("plain"));
+    let error = eval_in("xml.parse(inputs.bad)").unwrap_err();
+    assert!(matches!(&error, ExprError::Evaluation(message) if message.contains("xml.parse")), "{error}");
+    assert!(matches!(eval_in("xml.parse(5)"), Err(ExprError::Evaluation(_))));
+    // `xml` is a function namespace, not a variable: the analysis accepts it and records nothing
+    let compiled = Expression::compile("xml.parse(inputs.xml)").unwrap();
+    assert_eq!(compiled.references().variables.iter().collect::<Vec<_>>(), ["inputs"]);
+}
