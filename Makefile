@@ -18,7 +18,7 @@ build:
 		mkdir -p target/release && cp "$$CARGO_TARGET_DIR/release/auterity" target/release/auterity; fi
 
 ## Format check, clippy with warnings denied, and every test (SQLite, PostgreSQL, Redis, NATS).
-test: fmt lint unit
+test: fmt lint unit crash
 
 fmt:
 	$(CARGO) fmt --all --check
