@@ -10,12 +10,6 @@ use clap::Parser;
 
 use cli::{Cli, Command, ConfigCommand};
 
-/// mimalloc instead of glibc malloc: glibc keeps freed arenas (each argon2id hash allocates its
-/// 19 MiB block on some thread's arena), so an idle server stayed at hundreds of MiB after a burst
-/// of logins; mimalloc returns freed segments to the OS.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // Before anything builds a reqwest client (OTLP exporter, outbound calls): rustls' provider.
