@@ -1,6 +1,7 @@
 //! The `auterity` binary: clap subcommands and wiring only.
 
 mod cli;
+mod malloc;
 mod templates;
 mod users;
 mod workflows;
@@ -11,6 +12,7 @@ use clap::Parser;
 use cli::{Cli, Command, ConfigCommand};
 
 fn main() -> anyhow::Result<()> {
+    malloc::ensure_fixed_mmap_threshold();
     let cli = Cli::parse();
     // Before anything builds a reqwest client (OTLP exporter, outbound calls): rustls' provider.
     auterity_workflows::outbound::install_crypto_provider();

@@ -134,6 +134,10 @@ impl Server {
         body
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or_default()
+    }
+
     /// SIGKILL: no shutdown code runs.
     pub fn kill_9(mut self) {
         if let Some(mut child) = self.child.take() {

@@ -9,21 +9,7 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 use super::assert_problem;
-use super::workflows::{Target, finished};
-
-async fn create(server: &TestServer, token: &str, definition: Value) -> String {
-    let (status, body) = server.call("POST", "/api/workflows", Some(token), Some(definition)).await;
-    assert_eq!(status, 201, "{body}");
-    body["id"].as_str().unwrap().to_owned()
-}
-
-async fn start(server: &TestServer, token: &str, workflow: &str, inputs: Value) -> String {
-    let (status, body) = server
-        .call("POST", &format!("/api/workflows/{workflow}/runs"), Some(token), Some(json!({"inputs": inputs})))
-        .await;
-    assert_eq!(status, 201, "{body}");
-    body["id"].as_str().unwrap().to_owned()
-}
+use super::workflows::{Target, create, finished, start};
 
 async fn control(server: &TestServer, token: &str, run: &str, action: &str) -> (u16, Value) {
     server.call("POST", &format!("/api/workflows/runs/{run}/{action}"), Some(token), None).await

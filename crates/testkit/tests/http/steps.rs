@@ -15,21 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use super::assert_problem;
-use super::workflows::{Target, finished};
-
-async fn create(server: &TestServer, token: &str, definition: Value) -> String {
-    let (status, body) = server.call("POST", "/api/workflows", Some(token), Some(definition)).await;
-    assert_eq!(status, 201, "{body}");
-    body["id"].as_str().unwrap().to_owned()
-}
-
-async fn start(server: &TestServer, token: &str, workflow: &str, inputs: Value) -> String {
-    let (status, body) = server
-        .call("POST", &format!("/api/workflows/{workflow}/runs"), Some(token), Some(json!({"inputs": inputs})))
-        .await;
-    assert_eq!(status, 201, "{body}");
-    body["id"].as_str().unwrap().to_owned()
-}
+use super::workflows::{Target, create, finished, start, step};
 
 async fn run_detail(server: &TestServer, token: &str, run: &str) -> Value {
     let (status, body) = server.call("GET", &format!("/api/workflows/runs/{run}"), Some(token), None).await;
@@ -48,15 +34,6 @@ async fn until(server: &TestServer, token: &str, run: &str, what: &str, ready: i
         assert!(Instant::now() < deadline, "run never reached {what}: {body}");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-}
-
-fn step<'a>(run: &'a Value, key: &str) -> &'a Value {
-    run["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["key"] == key)
-        .unwrap_or_else(|| panic!("no step {key} in {run}"))
 }
 
 fn has_step_in(run: &Value, key: &str, status: &str) -> bool {

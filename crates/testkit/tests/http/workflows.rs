@@ -65,13 +65,15 @@ async fn handle(
     (StatusCode::OK, axum::Json(json!({"path": path, "echo": echoed, "attempt": seen})))
 }
 
-async fn create(server: &TestServer, token: &str, definition: Value) -> String {
+/// Stores a definition; its workflow id.
+pub async fn create(server: &TestServer, token: &str, definition: Value) -> String {
     let (status, body) = server.call("POST", "/api/workflows", Some(token), Some(definition)).await;
     assert_eq!(status, 201, "{body}");
     body["id"].as_str().unwrap().to_owned()
 }
 
-async fn start(server: &TestServer, token: &str, workflow: &str, inputs: Value) -> String {
+/// Starts a run; its id.
+pub async fn start(server: &TestServer, token: &str, workflow: &str, inputs: Value) -> String {
     let (status, body) = server
         .call("POST", &format!("/api/workflows/{workflow}/runs"), Some(token), Some(json!({"inputs": inputs})))
         .await;
@@ -93,7 +95,8 @@ pub async fn finished(server: &TestServer, token: &str, run: &str) -> Value {
     }
 }
 
-fn step<'a>(run: &'a Value, key: &str) -> &'a Value {
+/// The step `key` of a run detail.
+pub fn step<'a>(run: &'a Value, key: &str) -> &'a Value {
     run["steps"]
         .as_array()
         .unwrap()
