@@ -513,6 +513,25 @@ pub async fn flow_limits_hold_and_priority_orders_pending_runs(backend: Backend)
         .collect();
     assert_eq!(statuses.iter().filter(|s| *s == "completed").count(), 2, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| *s == "pending").count(), 2, "{statuses:?}");
+    // A pending run paused and resumed waits for admission again: resuming does not go around
+    // the limit.
+    let cancel_later = runs[3]["id"].as_str().unwrap().to_owned();
+    let pending = runs_of(&server, &token, &rated).await;
+    let held_back = pending
+        .iter()
+        .find(|r| r["status"] == "pending" && r["id"] != cancel_later.as_str())
+        .and_then(|r| r["id"].as_str())
+        .unwrap()
+        .to_owned();
+    let (status, paused) =
+        server.call("POST", &format!("/api/workflows/runs/{held_back}/pause"), Some(&token), None).await;
+    assert_eq!((status, paused["status"].as_str()), (200, Some("paused")), "{paused}");
+    let (status, resumed) =
+        server.call("POST", &format!("/api/workflows/runs/{held_back}/resume"), Some(&token), None).await;
+    assert_eq!((status, resumed["status"].as_str()), (200, Some("pending")), "{resumed}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, again) = server.call("GET", &format!("/api/workflows/runs/{held_back}"), Some(&token), None).await;
+    assert_eq!(again["status"], "pending", "still held by the rate limit: {again}");
     // A pending run can be cancelled; it never starts.
     let (status, cancelled) = server
         .call(

@@ -125,10 +125,12 @@ impl WorkflowService {
         if run.status != run_status::PAUSED {
             return Err(WorkflowError::Conflict(format!("a {} run cannot be resumed", run.status)));
         }
+        // A run paused before flow control admitted it (it never started) waits for admission again.
+        let back_to = if run.started_at.is_none() { run_status::PENDING } else { run_status::RUNNING };
         let transition = Transition {
             run_id,
             org_id: Some(org),
-            run_change: Some(status_change(run_status::RUNNING)),
+            run_change: Some(status_change(back_to)),
             events: vec![plan::event(&run, "workflow.run.resumed", json!({"run_id": run_id, "resumed_by": actor}))],
             at: Utc::now(),
             run_status_in: vec![run_status::PAUSED.into()],
