@@ -10,7 +10,7 @@
 //! The argument is an expression evaluated once per test that yields a future of a fresh, migrated
 //! `Store` (each test needs its own database or schema: the tests count rows). The expansion
 //! defines one submodule per area (`orgs`, `users`, `tokens`, `api_keys`, `audit`, `outbox`,
-//! `tenancy`, `workflows`, `outbound`) with one `#[tokio::test]` per behaviour, so the calling crate needs
+//! `tenancy`, `workflows`, `workflow_queue`, `outbound`) with one `#[tokio::test]` per behaviour, so the calling crate needs
 //! `tokio` with the `macros`, `rt` and `rt-multi-thread` features (the concurrency tests run their
 //! tasks on several threads).
 
@@ -21,6 +21,8 @@ mod tenancy;
 mod tokens;
 mod users;
 mod workflow_builders;
+mod workflow_fixture;
+mod workflow_queue;
 mod workflows;
 
 /// Generates the whole conformance suite in the calling module; see the module docs.
@@ -37,6 +39,7 @@ macro_rules! store_conformance_suite {
         $crate::__store_conformance_api_keys_audit_outbox!();
         $crate::__store_conformance_tenancy!();
         $crate::__store_conformance_workflows!();
+        $crate::__store_conformance_workflow_queue!();
         $crate::__store_conformance_outbound!();
     };
 }
