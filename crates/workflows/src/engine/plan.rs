@@ -326,11 +326,7 @@ pub fn run_failed_event(run: &RunRecord, failed_key: &str) -> SystemEvent {
 /// Cancels every step instance still to run except `failed_key`.
 pub fn cancel_open_steps(steps: &[StepRecord], failed_key: &str, now: DateTime<Utc>, transition: &mut Transition) {
     for other in steps {
-        let open = matches!(
-            other.status.as_str(),
-            step_status::READY | step_status::PENDING | step_status::WAITING | step_status::RUNNING
-        );
-        if other.step_key != failed_key && open {
+        if other.step_key != failed_key && step_status::OPEN.contains(&other.status.as_str()) {
             // What the step was doing is kept, so retrying the run can put it back.
             transition.step_changes.push(set(
                 &other.step_key,

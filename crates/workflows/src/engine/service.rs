@@ -353,10 +353,7 @@ impl WorkflowService {
         let now = Utc::now();
         let mut transition = Transition { run_id, org_id: Some(org), at: now, ..Transition::default() };
         for step in &steps {
-            if matches!(
-                step.status.as_str(),
-                step_status::READY | step_status::PENDING | step_status::WAITING | step_status::RUNNING
-            ) {
+            if step_status::OPEN.contains(&step.status.as_str()) {
                 transition.step_changes.push(plan::set(
                     &step.step_key,
                     step_status::CANCELLED,
