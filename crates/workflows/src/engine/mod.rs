@@ -327,8 +327,11 @@ impl Engine {
                         }
                     }
                     context.secrets = secrets.clone();
+                    // The organization's choice applies to every call to a URL the workflow names.
                     let deny_private = match step_def.kind {
-                        crate::definition::StepKind::Http(_) => self.deny_private_for(run.org_id).await,
+                        crate::definition::StepKind::Http(_) | crate::definition::StepKind::Notify(_) => {
+                            self.deny_private_for(run.org_id).await
+                        }
                         _ => self.config.deny_private,
                     };
                     let idempotency_key = match &step_def.idempotency_key {
