@@ -121,7 +121,7 @@ async fn execute(
         let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
         input_map.insert(name.to_owned(), value);
     }
-    let request = StartRun { inputs: Value::Object(input_map), trigger: "manual".into(), priority, parent: None };
+    let request = StartRun { inputs: Value::Object(input_map), trigger: "manual".into(), priority };
     let run = state.workflows.start(org_id, operator, workflow_id, request).await.map_err(describe)?;
 
     let deadline = Instant::now() + timeout;

@@ -303,7 +303,7 @@ pub async fn start_run_handler(
     ApiJson(body): ApiJson<StartRunRequest>,
 ) -> ApiResult<(StatusCode, Json<RunView>)> {
     let p = &caller.principal;
-    let request = StartRun { inputs: body.inputs, trigger: "manual".into(), priority: body.priority, parent: None };
+    let request = StartRun { inputs: body.inputs, trigger: "manual".into(), priority: body.priority };
     Ok((StatusCode::CREATED, Json(state.workflows.start(p.org_id, p.user_id, id, request).await?.into())))
 }
 

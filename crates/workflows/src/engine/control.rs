@@ -201,7 +201,6 @@ impl WorkflowService {
             inputs: inputs.unwrap_or_else(|| original.inputs.clone()),
             trigger: "rerun".into(),
             priority: original.priority,
-            parent: None,
         };
         self.launch(org, user, original.workflow_id, original.version, &definition, request, Some(run_id)).await
     }

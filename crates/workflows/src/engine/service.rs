@@ -83,7 +83,6 @@ pub struct StartRun {
     pub inputs: Value,
     pub trigger: String,
     pub priority: i32,
-    pub parent: Option<(Uuid, String)>,
 }
 
 impl WorkflowService {
@@ -286,8 +285,8 @@ impl WorkflowService {
             error: None,
             priority: request.priority,
             concurrency_key,
-            parent_run_id: request.parent.as_ref().map(|(id, _)| *id),
-            parent_step_key: request.parent.map(|(_, key)| key),
+            parent_run_id: None,
+            parent_step_key: None,
             correlation_id: run_id,
             trigger: request.trigger,
             created_by: user,

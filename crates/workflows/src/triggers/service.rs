@@ -291,12 +291,8 @@ impl TriggerService {
     ) -> Result<Option<RunRecord>, TriggerError> {
         let workflow: WorkflowRecord = self.workflows.get(trigger.org_id, trigger.workflow_id).await?;
         let priority = trigger.config.get("priority").and_then(Value::as_i64).unwrap_or(0);
-        let request = StartRun {
-            inputs,
-            trigger: trigger.kind.clone(),
-            priority: i32::try_from(priority).unwrap_or(0),
-            parent: None,
-        };
+        let request =
+            StartRun { inputs, trigger: trigger.kind.clone(), priority: i32::try_from(priority).unwrap_or(0) };
         let (run, steps, effects) = self.workflows.prepare_run(&workflow, workflow.user_id, request)?;
         let receipt = receipt(run.id);
         let store = &self.workflows.store().triggers;
