@@ -51,8 +51,8 @@ pub mod prelude {
         AccessGrant, ApiKey, AuditEntry, Effects, Organization, OutboxRecord, PageRequest, RefreshToken, Team, User,
     };
     pub use auterity_types::workflow_records::{
-        AttemptRecord, LeaseGuard, RunChange, RunFilter, RunRecord, StepChange, StepRecord, Transition, WorkflowRecord,
-        WorkflowVersion, run_status, step_status,
+        AttemptRecord, ClaimAfter, Committed, LeaseGuard, RunChange, RunFilter, RunRecord, StepChange, StepRecord,
+        Transition, WorkflowRecord, WorkflowVersion, run_status, step_status,
     };
     pub use auterity_types::{ApiKeyId, Level, OrgId, System, SystemEvent, TeamId, UserId};
     pub use chrono::{DateTime, Duration, Utc};

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use auterity_types::records::{Effects, PageRequest};
 use auterity_types::workflow_records::{
-    AttemptRecord, RunFilter, RunRecord, StepRecord, Transition, WorkflowRecord, WorkflowVersion,
+    AttemptRecord, Committed, RunFilter, RunRecord, StepRecord, Transition, WorkflowRecord, WorkflowVersion,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -85,6 +85,14 @@ pub trait WorkflowRepo: Send + Sync {
     ) -> Result<Vec<RunRecord>, StoreError>;
     /// Step instances of a run in creation order.
     async fn list_steps(&self, scope: OrgScope, run_id: Uuid) -> Result<Vec<StepRecord>, StoreError>;
+    /// The run's top-level steps (keys without `/`) and those whose key starts with one of
+    /// `prefixes` (the scopes a step instance sees), in creation order.
+    async fn list_scoped_steps(
+        &self,
+        scope: OrgScope,
+        run_id: Uuid,
+        prefixes: &[String],
+    ) -> Result<Vec<StepRecord>, StoreError>;
     async fn list_attempts(&self, scope: OrgScope, run_id: Uuid) -> Result<Vec<AttemptRecord>, StoreError>;
     /// The attempts of one step in attempt order, after `after_attempt` (a page of `limit`).
     async fn list_step_attempts(
@@ -141,7 +149,12 @@ pub trait WorkflowRepo: Send + Sync {
     /// `ArriveAtJoin` never takes `remaining` below 0. The run change keeps an existing
     /// `started_at`; `updated_at` of changed rows is the transition's `at`. Other failures (a
     /// lost connection) fail the whole batch; a PostgreSQL deadlock retries it.
-    async fn commit_transitions(&self, transitions: &[Transition]) -> Result<Vec<bool>, StoreError>;
+    async fn commit_transitions(&self, transitions: &[Transition]) -> Result<Vec<bool>, StoreError> {
+        Ok(self.commit_and_claim(transitions).await?.into_iter().map(|c| c.applied).collect())
+    }
+    /// `commit_transitions`, also answering the steps each applied transition's `claim_after`
+    /// claimed (in the same transaction).
+    async fn commit_and_claim(&self, transitions: &[Transition]) -> Result<Vec<Committed>, StoreError>;
     /// `waiting` steps whose `wake_at <= now` (timers, timeouts), oldest first, whatever the run's
     /// status.
     async fn due_waiting_steps(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<StepRecord>, StoreError>;

@@ -100,6 +100,39 @@ mod bench {
     }
 }
 
+mod engine_bench {
+    //! Engine benchmarks, ignored by default: `bench/engine.sh` runs them (release build).
+    use crate::http::engine_bench;
+    use auterity_testkit::Backend;
+
+    /// How many runs the restart shape puts to sleep (`BENCH_RESTART_RUNS`, default 10,000).
+    fn restart_runs() -> usize {
+        std::env::var("BENCH_RESTART_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000)
+    }
+
+    macro_rules! engine_benches {
+        ($($name:ident => $backend:expr, |$b:ident| $body:expr;)*) => {$(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = "benchmark; run by bench/engine.sh"]
+            async fn $name() {
+                let $b = $backend;
+                println!("{}", $body.await);
+            }
+        )*};
+    }
+
+    engine_benches! {
+        chain_sqlite => Backend::Sqlite, |b| engine_bench::chain_latency(b, 40, 20);
+        chain_postgres => Backend::Postgres, |b| engine_bench::chain_latency(b, 40, 20);
+        throughput_sqlite => Backend::Sqlite, |b| engine_bench::throughput(b, 500, 10);
+        throughput_postgres => Backend::Postgres, |b| engine_bench::throughput(b, 500, 10);
+        fanout_sqlite => Backend::Sqlite, |b| engine_bench::fanout(b, 1000, 3);
+        fanout_postgres => Backend::Postgres, |b| engine_bench::fanout(b, 1000, 3);
+        restart_sqlite => Backend::Sqlite, |b| engine_bench::restart(b, restart_runs());
+        restart_postgres => Backend::Postgres, |b| engine_bench::restart(b, restart_runs());
+    }
+}
+
 mod shared_state {
     //! Two replicas sharing PostgreSQL and Redis agree on revocation.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

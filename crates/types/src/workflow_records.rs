@@ -194,6 +194,26 @@ pub struct Transition {
     /// open (`ready`, `pending`, `waiting`, `running`): the run's finishing step, scheduled in the
     /// same transaction as the result that ended its last path (the run row is locked first).
     pub finish_step: Option<StepRecord>,
+    /// Steps the committing worker takes on in the same transaction, sparing a claim round trip.
+    pub claim_after: Option<ClaimAfter>,
+}
+
+/// Steps claimed at the end of a transition, exactly as `claim_steps` would claim them: those of
+/// `keys` that are `ready` and due at the transition's `at`, only while the run (after the
+/// transition) is `running` or `waiting`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ClaimAfter {
+    pub owner: String,
+    pub lease_until: DateTime<Utc>,
+    pub keys: Vec<String>,
+}
+
+/// What a group commit did with one transition.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Committed {
+    pub applied: bool,
+    /// The steps its `claim_after` claimed, as they are after the claim.
+    pub claimed: Vec<StepRecord>,
 }
 
 /// Filters for listing runs.

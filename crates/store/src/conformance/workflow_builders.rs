@@ -98,6 +98,11 @@ pub fn step(run: &RunRecord, key: &str, status: &str) -> StepRecord {
     }
 }
 
+/// A new `ready` step of `run` due at `at`, as the engine schedules a successor.
+pub fn plan_step(run: &RunRecord, key: &str, at: DateTime<Utc>) -> StepRecord {
+    StepRecord { ready_at: Some(at), updated_at: at, input: None, ..step(run, key, step_status::READY) }
+}
+
 /// An empty transition of `run`, scoped to its organization.
 pub fn transition(run: &RunRecord, at: DateTime<Utc>) -> Transition {
     Transition { run_id: run.id, org_id: Some(run.org_id), at, ..Transition::default() }

@@ -1,11 +1,11 @@
 //! The SQL implementation of every repository trait, written once and compiled per dialect.
 //!
 //! The files `common.rs`, `orgs.rs`, `users.rs`, `tokens.rs`, `api_keys.rs`, `audit.rs`,
-//! `outbox.rs`, `providers.rs`, `workflows.rs`, `workflow_queue.rs`, `outbound.rs`, `triggers.rs` and `flow.rs` are
-//! not modules: they are
-//! `include!`d into both [`sqlite`] and [`postgres`], where `Db` names the sqlx database. The SQL
-//! uses `$n` placeholders (SQLite accepts them, and a repeated `$n` is one parameter in both) and
-//! features both dialects share (`RETURNING`, `ON CONFLICT … DO UPDATE`, partial indexes,
+//! `outbox.rs`, `providers.rs`, `workflows.rs`, `workflow_queue.rs`, `workflow_batch.rs`,
+//! `outbound.rs`, `triggers.rs` and `flow.rs` are not modules: they are `include!`d into both
+//! [`sqlite`] and [`postgres`], where `Db` names the sqlx database. The SQL uses `$n` placeholders
+//! (SQLite accepts them, and a repeated `$n` is one parameter in both) and features both dialects
+//! share (`RETURNING`, `ON CONFLICT … DO UPDATE`, partial indexes,
 //! savepoints). Where they must differ, the code branches on `DIALECT`. Included files cannot
 //! carry `//!` docs or `use` lines of their own; imports live in [`prelude`].
 
@@ -32,7 +32,8 @@ mod prelude {
     };
     pub(super) use auterity_types::trigger_records::{CronAdvance, FlowLimits, TriggerReceipt, TriggerRecord};
     pub(super) use auterity_types::workflow_records::{
-        AttemptRecord, RunFilter, RunRecord, StepChange, StepRecord, Transition, WorkflowRecord, WorkflowVersion,
+        AttemptRecord, ClaimAfter, Committed, RunFilter, RunRecord, StepChange, StepRecord, Transition, WorkflowRecord,
+        WorkflowVersion,
     };
     pub(super) use auterity_types::{ApiKeyId, Level, OrgId, System, SystemEvent, TeamId, UserId};
     pub(super) use chrono::{DateTime, Utc};
@@ -69,6 +70,7 @@ pub(crate) mod sqlite {
     include!("providers.rs");
     include!("workflows.rs");
     include!("workflow_queue.rs");
+    include!("workflow_batch.rs");
     include!("outbound.rs");
     include!("triggers.rs");
     include!("flow.rs");
@@ -92,6 +94,7 @@ pub(crate) mod postgres {
     include!("providers.rs");
     include!("workflows.rs");
     include!("workflow_queue.rs");
+    include!("workflow_batch.rs");
     include!("outbound.rs");
     include!("triggers.rs");
     include!("flow.rs");

@@ -147,10 +147,94 @@ async fn raw(tx: &mut Tx, statement: &'static str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Writes one transition inside the caller's savepoint; `Ok(false)` when it must not apply (run
+/// Writes one change to a step of `run_id` at `now`.
+async fn apply_step_change(tx: &mut Tx, run_id: Uuid, change: &StepChange, now: DateTime<Utc>) -> Result<(), StoreError> {
+    match change {
+        StepChange::Set { step_key, status, output, error, ready_at, wake_at, completed_at } => {
+            sqlx::query(
+                "UPDATE workflow_steps SET status = $1, output = $2, error = $3, ready_at = $4, wake_at = $5, \
+                 completed_at = $6, lease_owner = NULL, lease_expires_at = NULL, updated_at = $7 \
+                 WHERE run_id = $8 AND step_key = $9",
+            )
+            .bind(status)
+            .bind(output.as_ref().map(Json))
+            .bind(error.as_ref().map(Json))
+            .bind(ready_at.map(at))
+            .bind(wake_at.map(at))
+            .bind(completed_at.map(at))
+            .bind(at(now))
+            .bind(run_id)
+            .bind(step_key)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_write_error)?;
+        }
+        StepChange::ArriveAtJoin { step_key, at: arrived_at } => {
+            // One statement: every right-hand side sees the row before the update, and
+            // PostgreSQL re-reads the row after waiting on a concurrent arrival's lock.
+            sqlx::query(
+                "UPDATE workflow_steps SET remaining = remaining - 1, \
+                 status = CASE WHEN remaining = 1 AND status = 'pending' THEN 'ready' ELSE status END, \
+                 ready_at = CASE WHEN remaining = 1 AND status = 'pending' THEN $1 ELSE ready_at END, \
+                 updated_at = $2 WHERE run_id = $3 AND step_key = $4 AND remaining > 0",
+            )
+            .bind(at(*arrived_at))
+            .bind(at(now))
+            .bind(run_id)
+            .bind(step_key)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_write_error)?;
+        }
+    }
+    Ok(())
+}
+
+/// Claims the steps of `claim` that are ready and due at `now` (the transition's own claim).
+async fn claim_after(tx: &mut Tx, run_id: Uuid, claim: &ClaimAfter, now: DateTime<Utc>) -> Result<Vec<StepRecord>, StoreError> {
+    if claim.keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut query = QueryBuilder::<Db>::new("UPDATE workflow_steps SET status = 'running', lease_owner = ");
+    query
+        .push_bind(&claim.owner)
+        .push(", lease_expires_at = ")
+        .push_bind(at(claim.lease_until))
+        .push(", attempt = attempt + 1, started_at = ")
+        .push_bind(at(now))
+        .push(", updated_at = ")
+        .push_bind(at(now))
+        .push(" WHERE run_id = ")
+        .push_bind(run_id)
+        .push(" AND status = 'ready' AND ready_at <= ")
+        .push_bind(at(now))
+        .push(" AND step_key IN (");
+    let mut keys = query.separated(", ");
+    for key in &claim.keys {
+        keys.push_bind(key);
+    }
+    query.push(concat!(") RETURNING ", step_columns!()));
+    let rows = query.build().fetch_all(&mut **tx).await?;
+    rows.iter().map(step_from_row).collect()
+}
+
+/// Writes one transition inside the caller's savepoint; `Ok(None)` when it must not apply (run
 /// missing or out of scope, a new step or the attempt of another run or organization, a failed
-/// guard). The caller rolls back to the savepoint on anything but `Ok(true)`.
-async fn apply_transition(tx: &mut Tx, t: &Transition) -> Result<bool, StoreError> {
+/// guard), else the steps its `claim_after` claimed. The caller rolls back to the savepoint on
+/// `Ok(None)` and errors.
+async fn apply_transition(tx: &mut Tx, t: &Transition) -> Result<Option<Vec<StepRecord>>, StoreError> {
+    let Some(status_after) = apply_changes(tx, t).await? else { return Ok(None) };
+    match &t.claim_after {
+        Some(claim) if matches!(status_after.as_str(), "running" | "waiting") => {
+            Ok(Some(claim_after(tx, t.run_id, claim, t.at).await?))
+        }
+        _ => Ok(Some(Vec::new())),
+    }
+}
+
+/// The writes of [`apply_transition`]; `Ok(None)` when the transition must not apply, else the
+/// run's status after it.
+async fn apply_changes(tx: &mut Tx, t: &Transition) -> Result<Option<String>, StoreError> {
     // A transition that depends on the run's status or on the run's other steps locks the run row
     // first, so two of them on one run serialise (and each sees what the other committed).
     let locks_run = !t.run_status_in.is_empty() || t.finish_step.is_some();
@@ -159,17 +243,17 @@ async fn apply_transition(tx: &mut Tx, t: &Transition) -> Result<bool, StoreErro
         _ => "SELECT org_id, status FROM workflow_runs WHERE id = $1",
     };
     let run_row = sqlx::query(run_sql).bind(t.run_id).fetch_optional(&mut **tx).await?;
-    let Some(run_row) = run_row else { return Ok(false) };
+    let Some(run_row) = run_row else { return Ok(None) };
     let run_org: Uuid = run_row.try_get("org_id")?;
     let run_status: String = run_row.try_get("status")?;
     if !t.run_status_in.is_empty() && !t.run_status_in.contains(&run_status) {
-        return Ok(false);
+        return Ok(None);
     }
     if t.org_id.is_some_and(|org| org.0 != run_org)
         || t.new_steps.iter().any(|step| step.run_id != t.run_id || step.org_id.0 != run_org)
         || t.attempt.as_ref().is_some_and(|attempt| attempt.run_id != t.run_id)
     {
-        return Ok(false);
+        return Ok(None);
     }
 
     if let Some(guard) = &t.guard {
@@ -193,7 +277,7 @@ async fn apply_transition(tx: &mut Tx, t: &Transition) -> Result<bool, StoreErro
             .fetch_optional(&mut **tx)
             .await?;
         if held.is_none() {
-            return Ok(false);
+            return Ok(None);
         }
     }
 
@@ -211,74 +295,19 @@ async fn apply_transition(tx: &mut Tx, t: &Transition) -> Result<bool, StoreErro
             .fetch_optional(&mut **tx)
             .await?;
         if found.is_none() {
-            return Ok(false);
+            return Ok(None);
         }
     }
 
     let changed_at = at(t.at);
     for change in &t.step_changes {
-        match change {
-            StepChange::Set { step_key, status, output, error, ready_at, wake_at, completed_at } => {
-                sqlx::query(
-                    "UPDATE workflow_steps SET status = $1, output = $2, error = $3, ready_at = $4, wake_at = $5, \
-                     completed_at = $6, lease_owner = NULL, lease_expires_at = NULL, updated_at = $7 \
-                     WHERE run_id = $8 AND step_key = $9",
-                )
-                .bind(status)
-                .bind(output.as_ref().map(Json))
-                .bind(error.as_ref().map(Json))
-                .bind(ready_at.map(at))
-                .bind(wake_at.map(at))
-                .bind(completed_at.map(at))
-                .bind(changed_at)
-                .bind(t.run_id)
-                .bind(step_key)
-                .execute(&mut **tx)
-                .await
-                .map_err(map_write_error)?;
-            }
-            StepChange::ArriveAtJoin { step_key, at: arrived_at } => {
-                // One statement: every right-hand side sees the row before the update, and
-                // PostgreSQL re-reads the row after waiting on a concurrent arrival's lock.
-                sqlx::query(
-                    "UPDATE workflow_steps SET remaining = remaining - 1, \
-                     status = CASE WHEN remaining = 1 AND status = 'pending' THEN 'ready' ELSE status END, \
-                     ready_at = CASE WHEN remaining = 1 AND status = 'pending' THEN $1 ELSE ready_at END, \
-                     updated_at = $2 WHERE run_id = $3 AND step_key = $4 AND remaining > 0",
-                )
-                .bind(at(*arrived_at))
-                .bind(changed_at)
-                .bind(t.run_id)
-                .bind(step_key)
-                .execute(&mut **tx)
-                .await
-                .map_err(map_write_error)?;
-            }
-        }
+        apply_step_change(tx, t.run_id, change, t.at).await?;
     }
 
     insert_steps(tx, &t.new_steps, true).await?;
 
     if let Some(attempt) = &t.attempt {
-        sqlx::query(
-            "INSERT INTO workflow_step_attempts (run_id, step_key, attempt, org_id, outcome, error, started_at, \
-             finished_at, worker) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (run_id, step_key, attempt) DO UPDATE SET outcome = excluded.outcome, \
-             error = excluded.error, started_at = excluded.started_at, finished_at = excluded.finished_at, \
-             worker = excluded.worker",
-        )
-        .bind(attempt.run_id)
-        .bind(&attempt.step_key)
-        .bind(attempt.attempt)
-        .bind(run_org)
-        .bind(&attempt.outcome)
-        .bind(attempt.error.as_ref().map(Json))
-        .bind(at(attempt.started_at))
-        .bind(at(attempt.finished_at))
-        .bind(&attempt.worker)
-        .execute(&mut **tx)
-        .await
-        .map_err(map_write_error)?;
+        upsert_attempts(tx, &[(attempt, run_org)]).await?;
     }
 
     if let Some(change) = &t.run_change {
@@ -315,7 +344,7 @@ async fn apply_transition(tx: &mut Tx, t: &Transition) -> Result<bool, StoreErro
 
     if let Some(finish) = &t.finish_step {
         if finish.run_id != t.run_id || finish.org_id.0 != run_org {
-            return Ok(false);
+            return Ok(None);
         }
         let open: Option<i32> = sqlx::query_scalar(
             "SELECT 1 FROM workflow_steps WHERE run_id = $1 \
@@ -328,7 +357,7 @@ async fn apply_transition(tx: &mut Tx, t: &Transition) -> Result<bool, StoreErro
             insert_steps(tx, std::slice::from_ref(finish), true).await?;
         }
     }
-    Ok(true)
+    Ok(Some(t.run_change.as_ref().map(|c| c.status.clone()).unwrap_or(run_status)))
 }
 
 impl SqlRepos {
@@ -391,29 +420,36 @@ impl SqlRepos {
 
     /// `commit_transitions`: one transaction, one savepoint per transition. Retried as a whole
     /// when PostgreSQL aborts it for a deadlock (nothing of it was committed).
-    async fn group_commit(&self, transitions: &[Transition]) -> Result<Vec<bool>, StoreError> {
+    async fn group_commit(&self, transitions: &[Transition]) -> Result<Vec<Committed>, StoreError> {
         if transitions.is_empty() {
             return Ok(Vec::new());
         }
         let mut retries = 0;
+        let mut set_based = true;
         loop {
-            match self.try_group_commit(transitions).await {
+            match self.try_group_commit(transitions, set_based).await {
                 Err(err) if retries < COMMIT_RETRIES && is_retryable(&err) => {
                     retries += 1;
                     tracing::debug!(retries, error = %err, "workflow group commit retried");
+                }
+                // One bad transition fails a set-based write as a whole: apply them one by one.
+                Err(err) if set_based && is_skippable(&err) => {
+                    tracing::debug!(error = %err, "set-based group commit failed; applying one by one");
+                    set_based = false;
                 }
                 outcome => return outcome,
             }
         }
     }
 
-    async fn try_group_commit(&self, transitions: &[Transition]) -> Result<Vec<bool>, StoreError> {
+    async fn try_group_commit(&self, transitions: &[Transition], set_based: bool) -> Result<Vec<Committed>, StoreError> {
         let mut tx = self.begin_write().await?;
+        let mut applied = vec![Committed::default(); transitions.len()];
+        let (plain, mut order) = if set_based { split_batch(transitions) } else { (Vec::new(), (0..transitions.len()).collect()) };
+        apply_plain_results(&mut tx, transitions, &plain, &mut applied).await?;
         // Applied in run order (stable, so one run's transitions keep theirs): two committers then
         // take the run and step locks of a batch in the same order and do not deadlock on them.
-        let mut order: Vec<usize> = (0..transitions.len()).collect();
         order.sort_by_key(|&index| transitions[index].run_id);
-        let mut applied = vec![false; transitions.len()];
         for index in order {
             let transition = &transitions[index];
             raw(&mut tx, "SAVEPOINT workflow_transition").await?;
@@ -421,15 +457,17 @@ impl SqlRepos {
                 Ok(outcome) => outcome,
                 Err(err) if is_skippable(&err) => {
                     tracing::warn!(run_id = %transition.run_id, error = %err, "workflow transition skipped");
-                    false
+                    None
                 }
                 Err(err) => return Err(err),
             };
-            if !outcome {
+            if outcome.is_none() {
                 raw(&mut tx, "ROLLBACK TO SAVEPOINT workflow_transition").await?;
             }
             raw(&mut tx, "RELEASE SAVEPOINT workflow_transition").await?;
-            applied[index] = outcome;
+            if let Some(claimed) = outcome {
+                applied[index] = Committed { applied: true, claimed };
+            }
         }
         tx.commit().await?;
         Ok(applied)

@@ -519,6 +519,24 @@ impl WorkflowRepo for SqlRepos {
         rows.iter().map(step_from_row).collect()
     }
 
+    async fn list_scoped_steps(
+        &self,
+        scope: OrgScope,
+        run_id: Uuid,
+        prefixes: &[String],
+    ) -> Result<Vec<StepRecord>, StoreError> {
+        let mut query = QueryBuilder::<Db>::new(concat!("SELECT ", step_columns!(), " FROM workflow_steps WHERE run_id = "));
+        query.push_bind(run_id).push(" AND org_id = ").push_bind(scope.org_id().0);
+        // `substr` rather than `LIKE`: step ids may hold `_`, which `LIKE` reads as a wildcard.
+        query.push(" AND (step_key NOT LIKE '%/%'");
+        for prefix in prefixes {
+            query.push(" OR substr(step_key, 1, ").push_bind(i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX)).push(") = ").push_bind(prefix);
+        }
+        query.push(") ORDER BY seq");
+        let rows = query.build().fetch_all(&self.pool).await?;
+        rows.iter().map(step_from_row).collect()
+    }
+
     /// Ordered by start time, then step key and attempt.
     async fn list_attempts(&self, scope: OrgScope, run_id: Uuid) -> Result<Vec<AttemptRecord>, StoreError> {
         let rows = sqlx::query(concat!(
@@ -600,7 +618,7 @@ impl WorkflowRepo for SqlRepos {
         self.extend_leases(owner, leases, lease_until).await
     }
 
-    async fn commit_transitions(&self, transitions: &[Transition]) -> Result<Vec<bool>, StoreError> {
+    async fn commit_and_claim(&self, transitions: &[Transition]) -> Result<Vec<Committed>, StoreError> {
         self.group_commit(transitions).await
     }
 

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod api_keys;
 pub mod bad_input;
 pub mod egress;
+pub mod engine_bench;
 pub mod events;
 pub mod matrix;
 pub mod mfa;

@@ -18,6 +18,7 @@ pub mod live;
 mod notify;
 mod outcome;
 mod plan;
+mod process;
 pub mod redact;
 mod saga;
 pub mod service;
@@ -25,7 +26,7 @@ pub mod signals;
 mod subworkflow;
 mod waits;
 
-use auterity_store::{OrgScope, Store, StoreError};
+use auterity_store::{OrgScope, Store};
 use auterity_types::workflow_records::{RunRecord, StepRecord, step_status};
 use chrono::Utc;
 use std::collections::HashMap;
@@ -38,7 +39,7 @@ pub use outcome::Outcome;
 
 use crate::definition::WorkflowDefinition;
 use crate::expr::ValueTemplate;
-use keys::{JOIN_SUFFIX, Scope, parse_key, step_id_of_key, step_in_scope};
+use keys::{JOIN_SUFFIX, Scope, step_id_of_key};
 
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
@@ -93,6 +94,11 @@ pub struct Engine {
     /// Bus events for `wait_event` steps, subscribed at construction so that events the relay
     /// publishes at start-up (written while the server was down) are seen too.
     bus_events: Mutex<Option<auterity_events::EventStream>>,
+    /// One per step executing in this process (`concurrency`); a step's successors claimed with
+    /// its result take more when free.
+    permits: Arc<Semaphore>,
+    /// Set once the worker loop stopped: steps in flight then claim no successors.
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 impl Engine {
@@ -101,6 +107,7 @@ impl Engine {
         let bus_events = events.subscribe(auterity_events::EventFilter::all());
         Arc::new(Self {
             store,
+            permits: Arc::new(Semaphore::new(config.concurrency)),
             config,
             committer,
             wake: Arc::new(Notify::new()),
@@ -108,6 +115,7 @@ impl Engine {
             secret_names: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
             bus_events: Mutex::new(Some(bus_events)),
+            stopping: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -181,7 +189,7 @@ impl Engine {
 
     /// Runs the worker loop and the lease heartbeat until `shutdown` flips.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let permits = Arc::new(Semaphore::new(self.config.concurrency));
+        let permits = self.permits.clone();
         let heartbeat = tokio::spawn(self.clone().heartbeat_loop(shutdown.clone()));
         let gauges = tokio::spawn(self.clone().gauge_loop(shutdown.clone()));
         let listener = self.bus_events.lock().ok().and_then(|mut slot| slot.take()).map(|stream| {
@@ -217,19 +225,7 @@ impl Engine {
             }
             for step in claimed {
                 let Ok(permit) = permits.clone().acquire_owned().await else { break };
-                if let Ok(mut in_flight) = self.in_flight.lock() {
-                    in_flight.insert((step.run_id, step.step_key.clone()), step.attempt);
-                }
-                let engine = self.clone();
-                tokio::spawn(async move {
-                    let key = (step.run_id, step.step_key.clone());
-                    engine.process(step).await;
-                    if let Ok(mut in_flight) = engine.in_flight.lock() {
-                        in_flight.remove(&key);
-                    }
-                    drop(permit);
-                    engine.wake.notify_one();
-                });
+                self.clone().spawn_step(step, None, permit);
             }
             if got_work {
                 continue;
@@ -244,6 +240,8 @@ impl Engine {
                 _ = shutdown.changed() => {}
             }
         }
+        // Steps in flight finish, but take on no successors.
+        self.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
         heartbeat.abort();
         gauges.abort();
         if let Some(listener) = listener {
@@ -274,118 +272,6 @@ impl Engine {
             if let Err(error) = self.store.workflows.heartbeat(&self.config.owner, &leases, until).await {
                 tracing::warn!(%error, "lease heartbeat failed");
             }
-        }
-    }
-
-    async fn process(&self, step: StepRecord) {
-        let started = Instant::now();
-        let started_at = Utc::now();
-        let scope = OrgScope(step.org_id);
-        let loaded = async {
-            let run =
-                self.store.workflows.get_run(scope, step.run_id).await?.ok_or(StoreError::NotFound("run".into()))?;
-            let steps = self.store.workflows.list_steps(scope, step.run_id).await?;
-            Ok::<_, StoreError>((run, steps))
-        }
-        .await;
-        let (run, steps) = match loaded {
-            Ok(loaded) => loaded,
-            Err(error) => {
-                tracing::warn!(%error, run_id = %step.run_id, "failed to load a run; the lease will expire and it retries");
-                return;
-            }
-        };
-        let definition = match self.definition(&run).await {
-            Ok(definition) => definition,
-            Err(error) => {
-                tracing::error!(%error, run_id = %run.id, "failed to load the run's definition");
-                return;
-            }
-        };
-        if step.step_key == finish::FINISH_KEY {
-            self.finish(&definition, &run, &steps, &step, started_at).await;
-            return;
-        }
-        let mut secrets = std::collections::BTreeMap::new();
-        let mut secrets_failed = None;
-        let (outcome, kind) = if step.step_key.ends_with(JOIN_SUFFIX) {
-            (self.join_outcome(&definition, &run, &steps, &step), "join")
-        } else {
-            let (scope_of_step, id) = parse_key(&step.step_key);
-            match step_in_scope(&definition, &scope_of_step, id) {
-                Some(step_def) => {
-                    let mut context = context::build(&run, &steps, &step.step_key);
-                    match self.run_secrets(&definition, &run).await {
-                        Ok(values) => secrets = values,
-                        Err(error) => {
-                            tracing::warn!(%error, run_id = %run.id, "loading the run's secrets failed");
-                            let class = match error {
-                                crate::secrets::SecretError::Store(_) => crate::definition::ErrorClass::Unavailable,
-                                _ => crate::definition::ErrorClass::Internal,
-                            };
-                            secrets_failed = Some(Outcome::failed(class, format!("secrets: {error}")));
-                        }
-                    }
-                    context.secrets = secrets.clone();
-                    // The organization's choice applies to every call to a URL the workflow names.
-                    let deny_private = match step_def.kind {
-                        crate::definition::StepKind::Http(_) | crate::definition::StepKind::Notify(_) => {
-                            self.deny_private_for(run.org_id).await
-                        }
-                        _ => self.config.deny_private,
-                    };
-                    let idempotency_key = match &step_def.idempotency_key {
-                        Some(template) => crate::expr::Template::parse(template)
-                            .and_then(|t| t.render_string(&context))
-                            .unwrap_or_else(|_| format!("{}:{}", run.id, step.step_key)),
-                        None => format!("{}:{}", run.id, step.step_key),
-                    };
-                    let call = execute::StepCall {
-                        step: step_def,
-                        key: &step.step_key,
-                        memo: step.output.as_ref(),
-                        context: &context,
-                        idempotency_key,
-                        now: started_at,
-                        deny_private,
-                    };
-                    let outcome = match secrets_failed.take() {
-                        Some(failed) => failed,
-                        None => self.dispatch(call, &run).await,
-                    };
-                    (outcome, step_def.kind.name())
-                }
-                None => (
-                    Outcome::failed(crate::definition::ErrorClass::Internal, "step not found in the definition"),
-                    "unknown",
-                ),
-            }
-        };
-        metrics::histogram!("auterity_workflow_step_duration_seconds", "kind" => kind)
-            .record(started.elapsed().as_secs_f64());
-        let jitter = rand::random::<f64>() * 2.0 - 1.0;
-        let state = plan::RunState { definition: &definition, run: &run, steps: &steps, owner: &self.config.owner };
-        let mut planned = plan::plan(&state, &step, outcome, started_at, jitter);
-        redact::redact_transition(&mut planned.transition, &secrets);
-        let run_failed = planned.run_failed;
-        let retrying = planned.transition.attempt.as_ref().is_some_and(|a| a.outcome == "retrying");
-        match self.committer.commit(planned.transition).await {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::debug!(run_id = %run.id, step = %step.step_key, "stale result discarded: the lease was lost");
-                return;
-            }
-            Err(error) => {
-                tracing::warn!(%error, run_id = %run.id, "commit failed; the step will be retried after its lease");
-                return;
-            }
-        }
-        if run_failed {
-            metrics::counter!("auterity_workflow_runs_total", "status" => "failed").increment(1);
-            self.wake_parent(&run).await;
-        }
-        if retrying {
-            metrics::counter!("auterity_workflow_retries_total").increment(1);
         }
     }
 

@@ -1,0 +1,265 @@
+//! Engine benchmarks (ignored by default; `bench/engine.sh` runs them in release): the shapes of
+//! issue 3's goals, measured from the server's own timestamps so client polling adds nothing.
+//! - `chain`: one run at a time of 40 no-op `transform` steps; end to end and per step.
+//! - `throughput`: many concurrent runs of 10 no-op steps; durable steps per second.
+//! - `fanout`: one `foreach` of 1,000 items, all at once, joined; end to end.
+//! - `restart`: thousands of runs sleeping in a `delay`; the server stops, their timers pass, and it
+//!   starts again; time from the start call until the first resumed step reaches an HTTP target.
+
+use auterity_testkit::{Backend, TestServer};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+use super::workflows::{Target, create, finished, start};
+
+/// Server settings of every benchmark: quiet logs, a pool big enough for the group committer,
+/// claims and the HTTP handlers at once.
+fn bench_server(backend: Backend) -> impl std::future::Future<Output = TestServer> {
+    TestServer::start_with(backend, |c| {
+        c.storage.max_connections = 16;
+        c.telemetry.log_level = "error".to_owned();
+    })
+}
+
+fn millis(from: &Value, to: &Value) -> f64 {
+    let parse = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+    (parse(to) - parse(from)).num_microseconds().unwrap() as f64 / 1000.0
+}
+
+fn percentile(values: &mut [f64], p: f64) -> f64 {
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let index = ((values.len() as f64 - 1.0) * p).round() as usize;
+    values[index]
+}
+
+/// A chain of `length` `transform` steps, each passing on a constant.
+fn chain(name: &str, length: usize) -> Value {
+    let steps: Vec<Value> = (0..length)
+        .map(|i| {
+            let mut step = json!({"id": format!("s{i}"), "kind": "transform", "output": i});
+            if i + 1 < length {
+                step["next"] = json!(format!("s{}", i + 1));
+            }
+            step
+        })
+        .collect();
+    json!({"name": name, "steps": steps})
+}
+
+/// `chain`: `runs` runs one after another (after two warm-up runs). Prints the p50/p90 of the
+/// end-to-end time (run created → run completed) and of the time per step (end to end / length).
+pub async fn chain_latency(backend: Backend, length: usize, runs: usize) -> String {
+    let server = bench_server(backend).await;
+    let token = server.admin_token().await;
+    let workflow = create(&server, &token, chain("bench-chain", length)).await;
+    let mut e2e = Vec::new();
+    for round in 0..runs + 2 {
+        let run = start(&server, &token, &workflow, json!({})).await;
+        let body = finished_fast(&server, &token, &run).await;
+        assert_eq!(body["status"], "completed", "{body}");
+        if round >= 2 {
+            e2e.push(millis(&body["created_at"], &body["completed_at"]));
+        }
+    }
+    let mut per_step: Vec<f64> = e2e.iter().map(|ms| ms / length as f64).collect();
+    let line = format!(
+        "RESULT peer=auterity backend={} shape=chain steps={length} runs={runs} e2e_p50_ms={:.2} e2e_p90_ms={:.2} per_step_p50_ms={:.3}",
+        name(backend),
+        percentile(&mut e2e, 0.5),
+        percentile(&mut e2e, 0.9),
+        percentile(&mut per_step, 0.5),
+    );
+    server.stop().await;
+    line
+}
+
+/// Polls a run every millisecond until it ends (the sequential shapes start the next run at once).
+async fn finished_fast(server: &TestServer, token: &str, run: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, body) = server.call("GET", &format!("/api/workflows/runs/{run}"), Some(token), None).await;
+        assert_eq!(status, 200, "{body}");
+        if matches!(body["status"].as_str(), Some("completed" | "failed" | "cancelled")) {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "run did not finish: {body}");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Starts `runs` runs of `workflow` from `clients` concurrent clients; their ids.
+async fn start_many(
+    server: &TestServer,
+    token: &str,
+    workflow: &str,
+    runs: usize,
+    clients: usize,
+    inputs: Value,
+) -> Vec<String> {
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (next, client, url, token, inputs) = (
+            next.clone(),
+            server.client.clone(),
+            server.url(&format!("/api/workflows/{workflow}/runs")),
+            token.to_owned(),
+            inputs.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < runs {
+                let response =
+                    client.post(&url).bearer_auth(&token).json(&json!({"inputs": inputs})).send().await.unwrap();
+                assert_eq!(response.status().as_u16(), 201);
+                let body: Value = response.json().await.unwrap();
+                ids.push(body["id"].as_str().unwrap().to_owned());
+            }
+            ids
+        }));
+    }
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.extend(task.await.unwrap());
+    }
+    ids
+}
+
+/// `throughput`: `runs` runs of a `length`-step chain started at once. Prints durable steps per
+/// second over the span from the first run's creation to the last run's completion.
+pub async fn throughput(backend: Backend, runs: usize, length: usize) -> String {
+    let server = bench_server(backend).await;
+    let token = server.admin_token().await;
+    let workflow = create(&server, &token, chain("bench-throughput", length)).await;
+    let ids = start_many(&server, &token, &workflow, runs, 16, json!({})).await;
+    let mut first: Option<Value> = None;
+    let mut last: Option<Value> = None;
+    for id in &ids {
+        let body = finished(&server, &token, id).await;
+        assert_eq!(body["status"], "completed", "{body}");
+        let created = body["created_at"].clone();
+        let completed = body["completed_at"].clone();
+        if first.as_ref().is_none_or(|f| millis(&created, f) > 0.0) {
+            first = Some(created);
+        }
+        if last.as_ref().is_none_or(|l| millis(l, &completed) > 0.0) {
+            last = Some(completed);
+        }
+    }
+    let wall_ms = millis(&first.unwrap(), &last.unwrap());
+    let steps = runs * length;
+    let line = format!(
+        "RESULT peer=auterity backend={} shape=throughput runs={runs} steps={steps} wall_ms={wall_ms:.0} steps_per_s={:.0}",
+        name(backend),
+        steps as f64 / (wall_ms / 1000.0),
+    );
+    server.stop().await;
+    line
+}
+
+/// `fanout`: a `foreach` over `width` items with `concurrency` = `width` and a one-step body,
+/// joined. Prints the p50 of `rounds` runs' end-to-end times.
+pub async fn fanout(backend: Backend, width: usize, rounds: usize) -> String {
+    let server = bench_server(backend).await;
+    let token = server.admin_token().await;
+    let workflow = create(
+        &server,
+        &token,
+        json!({"name": "bench-fanout", "inputs": {"items": {"type": "array"}},
+            "steps": [{"id": "each", "kind": "foreach", "items": "inputs.items", "concurrency": width,
+                "steps": [{"id": "work", "kind": "transform", "output": "${item}"}]}],
+            "output": "${size(steps.each.output)}"}),
+    )
+    .await;
+    let items: Vec<usize> = (0..width).collect();
+    let mut e2e = Vec::new();
+    for _ in 0..rounds {
+        let run = start(&server, &token, &workflow, json!({"items": items})).await;
+        let body = finished_fast(&server, &token, &run).await;
+        assert_eq!(body["status"], "completed", "{body}");
+        assert_eq!(body["output"], json!(width), "{body}");
+        e2e.push(millis(&body["created_at"], &body["completed_at"]));
+    }
+    let line = format!(
+        "RESULT peer=auterity backend={} shape=fanout width={width} rounds={rounds} e2e_ms={:.0} e2e_max_ms={:.0}",
+        name(backend),
+        percentile(&mut e2e, 0.5),
+        percentile(&mut e2e, 1.0),
+    );
+    server.stop().await;
+    line
+}
+
+/// `restart`: `runs` runs of step → `delay` until a common instant → `http` step to a local
+/// target. Once every run sleeps, the server stops; once the instant has passed, it starts again
+/// over the same data. Prints the time from the start call to the target's first call, and until
+/// every run's call arrived.
+pub async fn restart(backend: Backend, runs: usize) -> String {
+    let (target, target_url) = Target::start().await;
+    let server = bench_server(backend).await;
+    let token = server.admin_token().await;
+    let workflow = create(
+        &server,
+        &token,
+        json!({"name": "bench-restart", "inputs": {"at": {"type": "string"}},
+        "steps": [
+            {"id": "first", "kind": "transform", "output": 1, "next": "sleep"},
+            {"id": "sleep", "kind": "delay", "until": "inputs.at", "next": "resumed"},
+            {"id": "resumed", "kind": "http", "method": "POST", "url": format!("{target_url}/resumed")}
+        ]}),
+    )
+    .await;
+    // Far enough ahead that every run is created and asleep before its timer is due.
+    let wake = chrono::Utc::now() + chrono::Duration::seconds(30 + (runs / 250) as i64);
+    let at = wake.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let created = Instant::now();
+    let ids = start_many(&server, &token, &workflow, runs, 16, json!({"at": at})).await;
+    let create_secs = created.elapsed().as_secs_f64();
+    // Asleep: nothing due now (every `first` ran, every `sleep` set its timer).
+    loop {
+        let (depth, _) = server.state.store.workflows.queue_depth(chrono::Utc::now()).await.unwrap();
+        if depth == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(chrono::Utc::now() < wake, "the runs were not all asleep before their timers were due");
+    assert!(target.calls_to("/resumed").is_empty());
+    let (config, dir) = server.stop().await;
+    let until_due = (wake - chrono::Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(200);
+    tokio::time::sleep(until_due).await;
+    let restarted = Instant::now();
+    let server = TestServer::start_config(backend, config, dir).await;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let first = loop {
+        if let Some(first) = target.calls_to("/resumed").iter().map(|(_, at)| *at).min() {
+            break first;
+        }
+        assert!(Instant::now() < deadline, "no run resumed");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    };
+    loop {
+        if target.calls_to("/resumed").len() >= ids.len() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not every run resumed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let all = restarted.elapsed();
+    let line = format!(
+        "RESULT peer=auterity backend={} shape=restart runs={runs} restart_to_first_step_ms={:.0} restart_to_all_steps_ms={:.0} create_runs_per_s={:.0}",
+        name(backend),
+        (first - restarted).as_secs_f64() * 1000.0,
+        all.as_secs_f64() * 1000.0,
+        runs as f64 / create_secs,
+    );
+    server.stop().await;
+    line
+}
+
+fn name(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    }
+}
