@@ -198,9 +198,10 @@ pub struct Transition {
     pub claim_after: Option<ClaimAfter>,
 }
 
-/// Steps claimed at the end of a transition, exactly as `claim_steps` would claim them: those of
-/// `keys` that are `ready` and due at the transition's `at`, only while the run (after the
-/// transition) is `running` or `waiting`.
+/// New steps of a transition that its worker takes on at once: those of `keys` that are `ready`
+/// and due at the transition's `at` are inserted already claimed — `running` under `owner` until
+/// `lease_until`, attempt 1, started at `at` — while the run (after the transition) is `running` or
+/// `waiting`. A key the run already has is left as it is, and not claimed.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ClaimAfter {
     pub owner: String,

@@ -32,7 +32,7 @@ mod prelude {
     };
     pub(super) use auterity_types::trigger_records::{CronAdvance, FlowLimits, TriggerReceipt, TriggerRecord};
     pub(super) use auterity_types::workflow_records::{
-        AttemptRecord, ClaimAfter, Committed, RunFilter, RunRecord, StepChange, StepRecord, Transition, WorkflowRecord,
+        AttemptRecord, Committed, RunFilter, RunRecord, StepChange, StepRecord, Transition, WorkflowRecord,
         WorkflowVersion,
     };
     pub(super) use auterity_types::{ApiKeyId, Level, OrgId, System, SystemEvent, TeamId, UserId};

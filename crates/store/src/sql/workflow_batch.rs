@@ -3,14 +3,15 @@
 // row, the successors it claims — and written one by one they cost eight statements each (a
 // savepoint, two guard reads, four writes, a release): on SQLite each is a round trip to the
 // connection's thread, on PostgreSQL one over the network. Here the whole batch of them takes one
-// guard read, one update per step, one insert of all successors, one of all attempts and one claim.
+// guard read, one update per step, one read of the claiming runs' status, one insert of the
+// successors and one of those claimed at once, and one of all attempts.
 // Included by `sql/mod.rs` into `sqlite` and `postgres`, after `workflow_queue.rs`.
 
 /// Rows per multi-row statement (PostgreSQL allows 65,535 parameters, SQLite 32,766).
 const BATCH_ROWS: usize = 500;
 
 /// Whether `t` can take the set-based path: a lease-guarded result that changes only its own step,
-/// with nothing that depends on the run's status or its other steps.
+/// with nothing that depends on the run's status (but its claims) or its other steps.
 fn is_plain_result(t: &Transition) -> bool {
     let Some(guard) = &t.guard else { return false };
     let Some(org) = t.org_id else { return false };
@@ -109,52 +110,31 @@ async fn upsert_attempts(tx: &mut Tx, attempts: &[(&AttemptRecord, Uuid)]) -> Re
     Ok(())
 }
 
-/// Claims, for `applied`, the steps their `claim_after` names that are ready and due, of runs
-/// still `running` or `waiting`; the claimed rows by run. One lease end and start time serve the
-/// batch: the latest of its transitions'.
-async fn claim_batch(
+/// The status of each run of `applied` that asks to claim successors.
+async fn claiming_run_statuses(
     tx: &mut Tx,
     transitions: &[Transition],
     applied: &[usize],
-) -> Result<std::collections::HashMap<Uuid, Vec<StepRecord>>, StoreError> {
-    let wanted: Vec<(Uuid, &String, &ClaimAfter, DateTime<Utc>)> = applied
+) -> Result<std::collections::HashMap<Uuid, String>, StoreError> {
+    let runs: Vec<Uuid> = applied
         .iter()
-        .filter_map(|&i| transitions[i].claim_after.as_ref().map(|c| (&transitions[i], c)))
-        .flat_map(|(t, c)| c.keys.iter().map(move |k| (t.run_id, k, c, t.at)))
+        .map(|&i| &transitions[i])
+        .filter(|t| t.claim_after.as_ref().is_some_and(|c| !c.keys.is_empty()))
+        .map(|t| t.run_id)
         .collect();
-    let mut claimed: std::collections::HashMap<Uuid, Vec<StepRecord>> = std::collections::HashMap::new();
-    let Some(owner) = wanted.first().map(|(_, _, c, _)| c.owner.clone()) else { return Ok(claimed) };
-    let now = wanted.iter().map(|w| w.3).max().unwrap_or_else(Utc::now);
-    let lease_until = wanted.iter().map(|w| w.2.lease_until).max().unwrap_or(now);
-    for chunk in wanted.chunks(BATCH_ROWS) {
-        let mut query = QueryBuilder::<Db>::new("UPDATE workflow_steps SET status = 'running', lease_owner = ");
-        query
-            .push_bind(&owner)
-            .push(", lease_expires_at = ")
-            .push_bind(at(lease_until))
-            .push(", attempt = attempt + 1, started_at = ")
-            .push_bind(at(now))
-            .push(", updated_at = ")
-            .push_bind(at(now))
-            .push(" WHERE status = 'ready' AND ready_at <= ")
-            .push_bind(at(now))
-            .push(" AND run_id IN (SELECT id FROM workflow_runs WHERE status IN ('running', 'waiting'))")
-            .push(" AND (run_id, step_key) IN (");
-        let mut rows = query.separated(", ");
-        for (run_id, key, _, _) in chunk {
-            rows.push("(")
-                .push_bind_unseparated(*run_id)
-                .push_unseparated(", ")
-                .push_bind_unseparated(*key)
-                .push_unseparated(")");
+    let mut statuses = std::collections::HashMap::new();
+    for chunk in runs.chunks(BATCH_ROWS) {
+        let mut query = QueryBuilder::<Db>::new("SELECT id, status FROM workflow_runs WHERE id IN (");
+        let mut ids = query.separated(", ");
+        for id in chunk {
+            ids.push_bind(*id);
         }
-        query.push(concat!(") RETURNING ", step_columns!()));
+        query.push(")");
         for row in query.build().fetch_all(&mut **tx).await? {
-            let step = step_from_row(&row)?;
-            claimed.entry(step.run_id).or_default().push(step);
+            statuses.insert(row.try_get("id")?, row.try_get("status")?);
         }
     }
-    Ok(claimed)
+    Ok(statuses)
 }
 
 /// Applies the plain results `plain` of `transitions` set-based, inside the caller's transaction;
@@ -176,9 +156,20 @@ async fn apply_plain_results(
             apply_step_change(tx, t.run_id, change, t.at).await?;
         }
     }
-    let new_steps: Vec<StepRecord> =
-        applied.iter().flat_map(|&i| transitions[i].new_steps.iter().cloned()).collect();
-    insert_steps(tx, &new_steps, true).await?;
+    let statuses = claiming_run_statuses(tx, transitions, &applied).await?;
+    let mut to_claim = Vec::new();
+    let mut rest = Vec::new();
+    for &index in &applied {
+        let t = &transitions[index];
+        let (claim, others) = split_claimed(t, statuses.get(&t.run_id).map_or("", String::as_str));
+        to_claim.extend(claim);
+        rest.extend(others);
+    }
+    insert_steps(tx, &rest, true).await?;
+    let mut claimed: std::collections::HashMap<Uuid, Vec<StepRecord>> = std::collections::HashMap::new();
+    for step in insert_new_steps_returning(tx, &to_claim).await? {
+        claimed.entry(step.run_id).or_default().push(step);
+    }
     let attempts: Vec<(&AttemptRecord, Uuid)> = applied
         .iter()
         .filter_map(|&i| {
@@ -187,7 +178,6 @@ async fn apply_plain_results(
         })
         .collect();
     upsert_attempts(tx, &attempts).await?;
-    let mut claimed = claim_batch(tx, transitions, &applied).await?;
     for &index in &applied {
         outcome[index] =
             Committed { applied: true, claimed: claimed.remove(&transitions[index].run_id).unwrap_or_default() };

@@ -190,32 +190,34 @@ async fn apply_step_change(tx: &mut Tx, run_id: Uuid, change: &StepChange, now: 
     Ok(())
 }
 
-/// Claims the steps of `claim` that are ready and due at `now` (the transition's own claim).
-async fn claim_after(tx: &mut Tx, run_id: Uuid, claim: &ClaimAfter, now: DateTime<Utc>) -> Result<Vec<StepRecord>, StoreError> {
-    if claim.keys.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut query = QueryBuilder::<Db>::new("UPDATE workflow_steps SET status = 'running', lease_owner = ");
-    query
-        .push_bind(&claim.owner)
-        .push(", lease_expires_at = ")
-        .push_bind(at(claim.lease_until))
-        .push(", attempt = attempt + 1, started_at = ")
-        .push_bind(at(now))
-        .push(", updated_at = ")
-        .push_bind(at(now))
-        .push(" WHERE run_id = ")
-        .push_bind(run_id)
-        .push(" AND status = 'ready' AND ready_at <= ")
-        .push_bind(at(now))
-        .push(" AND step_key IN (");
-    let mut keys = query.separated(", ");
-    for key in &claim.keys {
-        keys.push_bind(key);
-    }
-    query.push(concat!(") RETURNING ", step_columns!()));
-    let rows = query.build().fetch_all(&mut **tx).await?;
-    rows.iter().map(step_from_row).collect()
+/// Splits `t`'s new steps into those its `claim_after` takes — named there, `ready` and due at
+/// `t.at`, the run `running` or `waiting` after `t` — turned into their claimed form (`running`
+/// under the lease, attempt 1, started at `t.at`), and the others as given. Claimed steps are
+/// inserted in that form: never a `ready` row that is updated at once (on PostgreSQL that would
+/// leave a dead entry in the claim index for every step).
+fn split_claimed(t: &Transition, run_status_after: &str) -> (Vec<StepRecord>, Vec<StepRecord>) {
+    let Some(claim) = t.claim_after.as_ref().filter(|_| matches!(run_status_after, "running" | "waiting")) else {
+        return (Vec::new(), t.new_steps.clone());
+    };
+    t.new_steps.iter().cloned().map(|step| {
+        let due = step.status == "ready" && step.ready_at.is_some_and(|ready| ready <= t.at);
+        if due && claim.keys.contains(&step.step_key) {
+            (true, StepRecord {
+                status: "running".to_owned(),
+                attempt: step.attempt + 1,
+                lease_owner: Some(claim.owner.clone()),
+                lease_expires_at: Some(claim.lease_until),
+                started_at: Some(t.at),
+                updated_at: t.at,
+                ..step
+            })
+        } else {
+            (false, step)
+        }
+    }).fold((Vec::new(), Vec::new()), |(mut claimed, mut rest), (take, step)| {
+        if take { claimed.push(step) } else { rest.push(step) }
+        (claimed, rest)
+    })
 }
 
 /// Writes one transition inside the caller's savepoint; `Ok(None)` when it must not apply (run
@@ -223,18 +225,12 @@ async fn claim_after(tx: &mut Tx, run_id: Uuid, claim: &ClaimAfter, now: DateTim
 /// guard), else the steps its `claim_after` claimed. The caller rolls back to the savepoint on
 /// `Ok(None)` and errors.
 async fn apply_transition(tx: &mut Tx, t: &Transition) -> Result<Option<Vec<StepRecord>>, StoreError> {
-    let Some(status_after) = apply_changes(tx, t).await? else { return Ok(None) };
-    match &t.claim_after {
-        Some(claim) if matches!(status_after.as_str(), "running" | "waiting") => {
-            Ok(Some(claim_after(tx, t.run_id, claim, t.at).await?))
-        }
-        _ => Ok(Some(Vec::new())),
-    }
+    apply_changes(tx, t).await
 }
 
 /// The writes of [`apply_transition`]; `Ok(None)` when the transition must not apply, else the
-/// run's status after it.
-async fn apply_changes(tx: &mut Tx, t: &Transition) -> Result<Option<String>, StoreError> {
+/// steps it claimed.
+async fn apply_changes(tx: &mut Tx, t: &Transition) -> Result<Option<Vec<StepRecord>>, StoreError> {
     // A transition that depends on the run's status or on the run's other steps locks the run row
     // first, so two of them on one run serialise (and each sees what the other committed).
     let locks_run = !t.run_status_in.is_empty() || t.finish_step.is_some();
@@ -304,7 +300,10 @@ async fn apply_changes(tx: &mut Tx, t: &Transition) -> Result<Option<String>, St
         apply_step_change(tx, t.run_id, change, t.at).await?;
     }
 
-    insert_steps(tx, &t.new_steps, true).await?;
+    let status_after = t.run_change.as_ref().map_or(run_status.as_str(), |change| change.status.as_str());
+    let (claim, rest) = split_claimed(t, status_after);
+    insert_steps(tx, &rest, true).await?;
+    let claimed = insert_new_steps_returning(tx, &claim).await?;
 
     if let Some(attempt) = &t.attempt {
         upsert_attempts(tx, &[(attempt, run_org)]).await?;
@@ -357,7 +356,7 @@ async fn apply_changes(tx: &mut Tx, t: &Transition) -> Result<Option<String>, St
             insert_steps(tx, std::slice::from_ref(finish), true).await?;
         }
     }
-    Ok(Some(t.run_change.as_ref().map(|c| c.status.clone()).unwrap_or(run_status)))
+    Ok(Some(claimed))
 }
 
 impl SqlRepos {

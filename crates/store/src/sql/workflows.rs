@@ -169,33 +169,52 @@ async fn insert_version(tx: &mut Tx, org: OrgId, version: &WorkflowVersion) -> R
 /// `(run_id, step_key)` already exists is left as it is; otherwise it is a `Conflict`.
 async fn insert_steps(tx: &mut Tx, steps: &[StepRecord], idempotent: bool) -> Result<(), StoreError> {
     for chunk in steps.chunks(STEP_INSERT_CHUNK) {
-        let mut query = QueryBuilder::<Db>::new(concat!("INSERT INTO workflow_steps (", step_columns!(), ") "));
-        query.push_values(chunk, |mut row, step| {
-            row.push_bind(step.run_id)
-                .push_bind(&step.step_key)
-                .push_bind(&step.step_id)
-                .push_bind(step.org_id.0)
-                .push_bind(&step.status)
-                .push_bind(step.attempt)
-                .push_bind(step.remaining)
-                .push_bind(step.input.as_ref().map(Json))
-                .push_bind(step.output.as_ref().map(Json))
-                .push_bind(step.error.as_ref().map(Json))
-                .push_bind(step.priority)
-                .push_bind(step.ready_at.map(at))
-                .push_bind(step.wake_at.map(at))
-                .push_bind(&step.lease_owner)
-                .push_bind(step.lease_expires_at.map(at))
-                .push_bind(step.started_at.map(at))
-                .push_bind(step.completed_at.map(at))
-                .push_bind(at(step.updated_at));
-        });
+        let mut query = step_insert(chunk);
         if idempotent {
             query.push(" ON CONFLICT (run_id, step_key) DO NOTHING");
         }
         query.build().execute(&mut **tx).await.map_err(map_write_error)?;
     }
     Ok(())
+}
+
+/// Inserts the steps whose key is not taken yet; answers those inserted, as stored.
+async fn insert_new_steps_returning(tx: &mut Tx, steps: &[StepRecord]) -> Result<Vec<StepRecord>, StoreError> {
+    let mut inserted = Vec::new();
+    for chunk in steps.chunks(STEP_INSERT_CHUNK) {
+        let mut query = step_insert(chunk);
+        query.push(concat!(" ON CONFLICT (run_id, step_key) DO NOTHING RETURNING ", step_columns!()));
+        for row in query.build().fetch_all(&mut **tx).await.map_err(map_write_error)? {
+            inserted.push(step_from_row(&row)?);
+        }
+    }
+    Ok(inserted)
+}
+
+/// `INSERT INTO workflow_steps … VALUES …` of `steps`.
+fn step_insert(steps: &[StepRecord]) -> QueryBuilder<'_, Db> {
+    let mut query = QueryBuilder::<Db>::new(concat!("INSERT INTO workflow_steps (", step_columns!(), ") "));
+    query.push_values(steps, |mut row, step| {
+        row.push_bind(step.run_id)
+            .push_bind(&step.step_key)
+            .push_bind(&step.step_id)
+            .push_bind(step.org_id.0)
+            .push_bind(&step.status)
+            .push_bind(step.attempt)
+            .push_bind(step.remaining)
+            .push_bind(step.input.as_ref().map(Json))
+            .push_bind(step.output.as_ref().map(Json))
+            .push_bind(step.error.as_ref().map(Json))
+            .push_bind(step.priority)
+            .push_bind(step.ready_at.map(at))
+            .push_bind(step.wake_at.map(at))
+            .push_bind(&step.lease_owner)
+            .push_bind(step.lease_expires_at.map(at))
+            .push_bind(step.started_at.map(at))
+            .push_bind(step.completed_at.map(at))
+            .push_bind(at(step.updated_at));
+    });
+    query
 }
 
 /// The run's row in `unified_executions` (the cross-system execution list): same id as the run.

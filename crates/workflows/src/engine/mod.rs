@@ -76,6 +76,9 @@ impl Default for EngineConfig {
     }
 }
 
+/// How long the worker loop trusts its last look at the queue's timers while steps keep waking it.
+const RECHECK: Duration = Duration::from_millis(50);
+
 /// Parsed definitions by (workflow id, version): versions are immutable, so the cache never goes stale.
 type DefinitionCache = Mutex<HashMap<(uuid::Uuid, i32), Arc<WorkflowDefinition>>>;
 /// Secret names read by each definition version.
@@ -99,6 +102,9 @@ pub struct Engine {
     permits: Arc<Semaphore>,
     /// Set once the worker loop stopped: steps in flight then claim no successors.
     stopping: std::sync::atomic::AtomicBool,
+    /// The earliest timer this process scheduled since the loop last read the queue's (a retry's
+    /// backoff, a `delay`), so that the loop's cached view never oversleeps it.
+    scheduled_due: Mutex<Option<chrono::DateTime<Utc>>>,
 }
 
 impl Engine {
@@ -116,12 +122,34 @@ impl Engine {
             in_flight: Mutex::new(HashMap::new()),
             bus_events: Mutex::new(Some(bus_events)),
             stopping: std::sync::atomic::AtomicBool::new(false),
+            scheduled_due: Mutex::new(None),
         })
     }
 
     /// Wakes the worker loop (new run, signal).
     pub fn notify(&self) {
         self.wake.notify_one();
+    }
+
+    /// Tells the worker loop that a step of this process's making becomes due at `at`.
+    fn schedule_due(&self, at: chrono::DateTime<Utc>) {
+        if let Ok(mut due) = self.scheduled_due.lock() {
+            *due = Some(due.map_or(at, |d| d.min(at)));
+        }
+        self.wake.notify_one();
+    }
+
+    /// The earliest timer scheduled by [`Self::schedule_due`], forgotten once it is due (the
+    /// loop then reads the queue itself).
+    fn local_due(&self) -> Option<chrono::DateTime<Utc>> {
+        let mut due = self.scheduled_due.lock().ok()?;
+        match *due {
+            Some(at) if at <= Utc::now() => {
+                *due = None;
+                Some(at)
+            }
+            other => other,
+        }
     }
 
     pub fn committer(&self) -> &Committer {
@@ -203,6 +231,10 @@ impl Engine {
             })
         });
         let mut last_sweep = Instant::now() - Duration::from_secs(1);
+        // `next_due` as last read, and when: a busy loop is woken by every step that ends, and the
+        // query (three index walks over a churning queue) must not run at that rate.
+        let mut due_cache: Option<(Instant, Option<chrono::DateTime<Utc>>)> = None;
+        let mut timer_fired = true;
         loop {
             if *shutdown.borrow() {
                 break;
@@ -219,7 +251,10 @@ impl Engine {
                 }
             }
             let got_work = !claimed.is_empty();
-            if !got_work || last_sweep.elapsed() >= Duration::from_secs(1) {
+            // Timed-out waits: when their timer fired, when idle (at most every `RECHECK`), and
+            // at least once a second.
+            let since_sweep = last_sweep.elapsed();
+            if timer_fired || since_sweep >= Duration::from_secs(1) || (!got_work && since_sweep >= RECHECK) {
                 last_sweep = Instant::now();
                 self.wake_due_waits().await;
             }
@@ -228,17 +263,38 @@ impl Engine {
                 self.clone().spawn_step(step, None, permit);
             }
             if got_work {
+                timer_fired = false;
                 continue;
             }
-            let sleep = match self.store.workflows.next_due().await {
-                Ok(Some(due)) => (due - Utc::now()).to_std().unwrap_or_default().min(self.config.idle_poll),
-                _ => self.config.idle_poll,
+            let sleep = if free == 0 {
+                // Full: the next step to end wakes the loop.
+                self.config.idle_poll
+            } else {
+                let stored = match due_cache {
+                    Some((read, due)) if !timer_fired && read.elapsed() < RECHECK => due,
+                    _ => {
+                        let due = self.store.workflows.next_due().await.ok().flatten();
+                        due_cache = Some((Instant::now(), due));
+                        due
+                    }
+                };
+                let due = match (stored, self.local_due()) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                match due {
+                    // A due step nobody could claim (another worker's lock): look again shortly.
+                    Some(due) => {
+                        (due - Utc::now()).to_std().unwrap_or(Duration::from_millis(1)).min(self.config.idle_poll)
+                    }
+                    None => self.config.idle_poll,
+                }
             };
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(sleep) => {}
-                _ = shutdown.changed() => {}
-            }
+            timer_fired = tokio::select! {
+                _ = self.wake.notified() => false,
+                _ = tokio::time::sleep(sleep) => true,
+                _ = shutdown.changed() => false,
+            };
         }
         // Steps in flight finish, but take on no successors.
         self.stopping.store(true, std::sync::atomic::Ordering::SeqCst);

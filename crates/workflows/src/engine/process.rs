@@ -265,6 +265,17 @@ impl Engine {
                 return Vec::new();
             }
         };
+        let timer = planned.transition.step_changes.iter().find_map(|change| match change {
+            StepChange::Set { status, ready_at: Some(at), .. }
+                if status == step_status::READY && *at > planned.transition.at =>
+            {
+                Some(*at)
+            }
+            _ => None,
+        });
+        if let Some(at) = timer {
+            self.schedule_due(at);
+        }
         if run_failed {
             metrics::counter!("auterity_workflow_runs_total", "status" => "failed").increment(1);
             self.wake_parent(run).await;
