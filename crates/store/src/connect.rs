@@ -95,6 +95,8 @@ pub struct Store {
     pub triggers: Arc<dyn TriggerRepo>,
     pub flow: Arc<dyn FlowRepo>,
     pool: Pool,
+    /// SQLite's write connection (on PostgreSQL, writes share `pool`).
+    writer: Option<SqlitePool>,
 }
 
 impl fmt::Debug for Store {
@@ -141,6 +143,9 @@ impl Store {
 
     /// Waits for checked-out connections to return, then closes them all.
     pub async fn close(&self) {
+        if let Some(writer) = &self.writer {
+            writer.close().await;
+        }
         match &self.pool {
             Pool::Sqlite(pool) => pool.close().await,
             Pool::Postgres(pool) => pool.close().await,
@@ -175,13 +180,21 @@ async fn connect_sqlite(url: &str, max_connections: u32) -> Result<Store, StoreE
     // No ping before each acquire: an embedded file cannot drop the connection, and the ping
     // doubled the per-query cost on the read path.
     let pool = SqlitePoolOptions::new()
-        .max_connections(max_connections)
+        .max_connections(max_connections.saturating_sub(1).max(1))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .test_before_acquire(false)
+        .connect_with(options.clone())
+        .await
+        .map_err(unavailable)?;
+    // SQLite has one writer at a time: write transactions wait for this connection in order.
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .test_before_acquire(false)
         .connect_with(options)
         .await
         .map_err(unavailable)?;
-    let repos = Arc::new(sql::sqlite::SqlRepos::new(pool.clone()));
+    let repos = Arc::new(sql::sqlite::SqlRepos::new(pool.clone(), writer.clone()));
     Ok(Store {
         orgs: repos.clone(),
         users: repos.clone(),
@@ -195,6 +208,7 @@ async fn connect_sqlite(url: &str, max_connections: u32) -> Result<Store, StoreE
         triggers: repos.clone(),
         flow: repos,
         pool: Pool::Sqlite(pool),
+        writer: Some(writer),
     })
 }
 
@@ -214,7 +228,7 @@ async fn connect_postgres(url: &str, max_connections: u32, schema: Option<&str>)
         });
     }
     let pool = pool_options.connect_with(options).await.map_err(unavailable)?;
-    let repos = Arc::new(sql::postgres::SqlRepos::new(pool.clone()));
+    let repos = Arc::new(sql::postgres::SqlRepos::new(pool.clone(), pool.clone()));
     Ok(Store {
         orgs: repos.clone(),
         users: repos.clone(),
@@ -228,6 +242,7 @@ async fn connect_postgres(url: &str, max_connections: u32, schema: Option<&str>)
         triggers: repos.clone(),
         flow: repos,
         pool: Pool::Postgres(pool),
+        writer: None,
     })
 }
 

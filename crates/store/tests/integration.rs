@@ -165,7 +165,7 @@ mod backends {
         if let Some(pool) = store.sqlite_pool() {
             // Hold every connection at once, and start (then undo) a transaction on each.
             let mut conns = Vec::new();
-            for _ in 0..4 {
+            for _ in 0..pool.options().get_max_connections() {
                 conns.push(pool.acquire().await.unwrap());
             }
             for conn in &mut conns {

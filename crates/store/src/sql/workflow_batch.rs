@@ -3,14 +3,14 @@
 // row, the successors it claims — and written one by one they cost eight statements each (a
 // savepoint, two guard reads, four writes, a release): on SQLite each is a round trip to the
 // connection's thread, on PostgreSQL one over the network. Here the whole batch of them takes one
-// guard read, one update per step, one read of the claiming runs' status, one insert of the
+// guard read, one update of all their steps, one read of the claiming runs' status, one insert of the
 // successors and one of those claimed at once, and one of all attempts.
 // Included by `sql/mod.rs` into `sqlite` and `postgres`, after `workflow_queue.rs`.
 
 /// Rows per multi-row statement (PostgreSQL allows 65,535 parameters, SQLite 32,766).
 const BATCH_ROWS: usize = 500;
 
-/// Whether `t` can take the set-based path: a lease-guarded result that changes only its own step,
+/// Whether `t` can take the set-based path: a lease-guarded result that sets only its own step,
 /// with nothing that depends on the run's status (but its claims) or its other steps.
 fn is_plain_result(t: &Transition) -> bool {
     let Some(guard) = &t.guard else { return false };
@@ -20,6 +20,7 @@ fn is_plain_result(t: &Transition) -> bool {
         && t.finish_step.is_none()
         && t.run_change.is_none()
         && t.events.is_empty()
+        && t.step_changes.len() <= 1
         && t.step_changes.iter().all(|c| matches!(c, StepChange::Set { step_key, .. } if *step_key == guard.step_key))
         && t.new_steps.iter().all(|s| s.run_id == t.run_id && s.org_id == org)
         && t.attempt.as_ref().is_none_or(|a| a.run_id == t.run_id)
@@ -80,6 +81,37 @@ async fn held_guards(tx: &mut Tx, transitions: &[Transition], plain: &[usize]) -
             t.guard.as_ref().is_some_and(|g| held.contains(&(t.run_id, g.step_key.clone())))
         })
         .collect())
+}
+
+/// Applies `Set` changes (each to a different step) with one `UPDATE … FROM` a list of values per
+/// chunk; the same writes as [`apply_step_change`].
+async fn set_steps(tx: &mut Tx, changes: &[(Uuid, DateTime<Utc>, &StepChange)]) -> Result<(), StoreError> {
+    for chunk in changes.chunks(BATCH_ROWS) {
+        let mut query = QueryBuilder::<Db>::new(
+            "WITH v (run_id, step_key, status, output, error, ready_at, wake_at, completed_at, updated_at) AS (",
+        );
+        query.push_values(chunk, |mut row, (run_id, now, change)| {
+            if let StepChange::Set { step_key, status, output, error, ready_at, wake_at, completed_at } = change {
+                row.push_bind(*run_id)
+                    .push_bind(step_key)
+                    .push_bind(status)
+                    .push_bind(output.as_ref().map(Json))
+                    .push_bind(error.as_ref().map(Json))
+                    .push_bind(ready_at.map(at))
+                    .push_bind(wake_at.map(at))
+                    .push_bind(completed_at.map(at))
+                    .push_bind(at(*now));
+            }
+        });
+        query.push(
+            ") UPDATE workflow_steps SET status = v.status, output = v.output, error = v.error, \
+             ready_at = v.ready_at, wake_at = v.wake_at, completed_at = v.completed_at, lease_owner = NULL, \
+             lease_expires_at = NULL, updated_at = v.updated_at FROM v \
+             WHERE workflow_steps.run_id = v.run_id AND workflow_steps.step_key = v.step_key",
+        );
+        query.build().execute(&mut **tx).await.map_err(map_write_error)?;
+    }
+    Ok(())
 }
 
 /// Inserts attempt rows (an attempt recorded again is overwritten: its lease was re-taken).
@@ -150,12 +182,11 @@ async fn apply_plain_results(
         return Ok(());
     }
     let applied = held_guards(tx, transitions, plain).await?;
-    for &index in &applied {
-        let t = &transitions[index];
-        for change in &t.step_changes {
-            apply_step_change(tx, t.run_id, change, t.at).await?;
-        }
-    }
+    let changes: Vec<(Uuid, DateTime<Utc>, &StepChange)> = applied
+        .iter()
+        .flat_map(|&i| transitions[i].step_changes.iter().map(move |c| (transitions[i].run_id, transitions[i].at, c)))
+        .collect();
+    set_steps(tx, &changes).await?;
     let statuses = claiming_run_statuses(tx, transitions, &applied).await?;
     let mut to_claim = Vec::new();
     let mut rest = Vec::new();

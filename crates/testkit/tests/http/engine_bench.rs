@@ -169,13 +169,25 @@ pub async fn throughput(backend: Backend, runs: usize, length: usize) -> String 
     let steady_ms = ms(last_created, last);
     let steps = runs * length;
     let line = format!(
-        "RESULT peer=auterity backend={} shape=throughput runs={runs} steps={steps} wall_ms={wall_ms:.0} steps_per_s={:.0} create_ms={create_ms:.0} steady_steps={steady} steady_steps_per_s={:.0}",
+        "RESULT peer=auterity backend={} shape=throughput runs={runs} steps={steps} wall_ms={wall_ms:.0} steps_per_s={:.0} create_ms={create_ms:.0} steady_steps={steady} steady_steps_per_s={:.0} mean_commit_batch={:.1}",
         name(backend),
         steps as f64 / (wall_ms / 1000.0),
         steady as f64 / (steady_ms / 1000.0),
+        mean_commit_batch(&server).await,
     );
     server.stop().await;
     line
+}
+
+/// Transitions per group commit, from `/metrics` (process-wide: this benchmark's server only).
+async fn mean_commit_batch(server: &TestServer) -> f64 {
+    let text = server.client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name).and_then(|rest| rest.trim().parse::<f64>().ok()))
+            .unwrap_or(f64::NAN)
+    };
+    value("auterity_workflow_commit_batch_size_sum") / value("auterity_workflow_commit_batch_size_count")
 }
 
 fn timestamp(value: &Value) -> chrono::DateTime<chrono::Utc> {

@@ -65,7 +65,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             lease: Duration::from_secs(30),
-            concurrency: 64,
+            concurrency: 256,
             idle_poll: Duration::from_millis(250),
             owner: format!("worker-{}", uuid::Uuid::now_v7()),
             services: auterity_config::WorkflowsConfig::default(),
