@@ -22,7 +22,7 @@ const RUNS: usize = 200;
 const STEPS: usize = 10;
 const KILLS: usize = 5;
 /// The engine's default number of steps executing at once per worker process.
-const WORKER_CONCURRENCY: usize = 64;
+const WORKER_CONCURRENCY: usize = 256;
 
 /// Every delivery the counting server received: idempotency key → arrival times.
 #[derive(Clone, Default)]
