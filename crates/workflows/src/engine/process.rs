@@ -129,13 +129,19 @@ impl Engine {
     /// Reads what `key` needs of its run.
     async fn load_view(&self, step: &StepRecord, whole: bool) -> Result<RunView, StoreError> {
         let scope = OrgScope(step.org_id);
-        let run = self.store.workflows.get_run(scope, step.run_id).await?.ok_or(StoreError::NotFound("run".into()))?;
-        let steps = if whole {
-            self.store.workflows.list_steps(scope, step.run_id).await?
+        let workflows = &self.store.workflows;
+        // Two reads on two pooled connections at once: a step's start waits for one round trip.
+        let (run, steps) = if whole {
+            tokio::join!(workflows.get_run(scope, step.run_id), workflows.list_steps(scope, step.run_id))
         } else {
-            self.store.workflows.list_scoped_steps(scope, step.run_id, &scope_prefixes(&step.step_key)).await?
+            let prefixes = scope_prefixes(&step.step_key);
+            tokio::join!(
+                workflows.get_run(scope, step.run_id),
+                workflows.list_scoped_steps(scope, step.run_id, &prefixes)
+            )
         };
-        Ok(RunView { run, steps, whole })
+        let run = run?.ok_or(StoreError::NotFound("run".into()))?;
+        Ok(RunView { run, steps: steps?, whole })
     }
 
     /// Executes one claimed step and commits its result; answers the successors claimed with it,
@@ -147,9 +153,11 @@ impl Engine {
     ) -> Vec<(StepRecord, RunView, Option<OwnedSemaphorePermit>)> {
         let started = Instant::now();
         let started_at = Utc::now();
+        // The finishing step and joins need the whole run; known from the key alone.
+        let whole = step.step_key == finish::FINISH_KEY || step.step_key.ends_with(JOIN_SUFFIX);
         let view = match view {
             Some(view) => Ok(view),
-            None => self.load_view(&step, false).await,
+            None => self.load_view(&step, whole).await,
         };
         let mut view = match view {
             Ok(view) => view,
