@@ -10,9 +10,9 @@
 //! The argument is an expression evaluated once per test that yields a future of a fresh, migrated
 //! `Store` (each test needs its own database or schema: the tests count rows). The expansion
 //! defines one submodule per area (`orgs`, `users`, `tokens`, `api_keys`, `audit`, `outbox`,
-//! `tenancy`, `workflows`, `workflow_queue`, `outbound`) with one `#[tokio::test]` per behaviour, so the calling crate needs
-//! `tokio` with the `macros`, `rt` and `rt-multi-thread` features (the concurrency tests run their
-//! tasks on several threads).
+//! `tenancy`, `workflows`, `workflow_queue`, `workflow_fast_paths`, `outbound`) with one
+//! `#[tokio::test]` per behaviour, so the calling crate needs `tokio` with the `macros`, `rt` and
+//! `rt-multi-thread` features (the concurrency tests run their tasks on several threads).
 
 mod api_keys_audit_outbox;
 mod orgs;
@@ -21,6 +21,7 @@ mod tenancy;
 mod tokens;
 mod users;
 mod workflow_builders;
+mod workflow_fast_paths;
 mod workflow_fixture;
 mod workflow_queue;
 mod workflows;
@@ -40,6 +41,7 @@ macro_rules! store_conformance_suite {
         $crate::__store_conformance_tenancy!();
         $crate::__store_conformance_workflows!();
         $crate::__store_conformance_workflow_queue!();
+        $crate::__store_conformance_workflow_fast_paths!();
         $crate::__store_conformance_outbound!();
     };
 }

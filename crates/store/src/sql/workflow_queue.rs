@@ -199,25 +199,24 @@ fn split_claimed(t: &Transition, run_status_after: &str) -> (Vec<StepRecord>, Ve
     let Some(claim) = t.claim_after.as_ref().filter(|_| matches!(run_status_after, "running" | "waiting")) else {
         return (Vec::new(), t.new_steps.clone());
     };
-    t.new_steps.iter().cloned().map(|step| {
+    let (mut claimed, mut rest) = (Vec::new(), Vec::new());
+    for step in &t.new_steps {
         let due = step.status == "ready" && step.ready_at.is_some_and(|ready| ready <= t.at);
         if due && claim.keys.contains(&step.step_key) {
-            (true, StepRecord {
+            claimed.push(StepRecord {
                 status: "running".to_owned(),
                 attempt: step.attempt + 1,
                 lease_owner: Some(claim.owner.clone()),
                 lease_expires_at: Some(claim.lease_until),
                 started_at: Some(t.at),
                 updated_at: t.at,
-                ..step
-            })
+                ..step.clone()
+            });
         } else {
-            (false, step)
+            rest.push(step.clone());
         }
-    }).fold((Vec::new(), Vec::new()), |(mut claimed, mut rest), (take, step)| {
-        if take { claimed.push(step) } else { rest.push(step) }
-        (claimed, rest)
-    })
+    }
+    (claimed, rest)
 }
 
 /// Writes one transition inside the caller's savepoint; `Ok(None)` when it must not apply (run
@@ -225,12 +224,6 @@ fn split_claimed(t: &Transition, run_status_after: &str) -> (Vec<StepRecord>, Ve
 /// guard), else the steps its `claim_after` claimed. The caller rolls back to the savepoint on
 /// `Ok(None)` and errors.
 async fn apply_transition(tx: &mut Tx, t: &Transition) -> Result<Option<Vec<StepRecord>>, StoreError> {
-    apply_changes(tx, t).await
-}
-
-/// The writes of [`apply_transition`]; `Ok(None)` when the transition must not apply, else the
-/// steps it claimed.
-async fn apply_changes(tx: &mut Tx, t: &Transition) -> Result<Option<Vec<StepRecord>>, StoreError> {
     // A transition that depends on the run's status or on the run's other steps locks the run row
     // first, so two of them on one run serialise (and each sees what the other committed).
     let locks_run = !t.run_status_in.is_empty() || t.finish_step.is_some();

@@ -21,9 +21,9 @@ fn bench_server(backend: Backend) -> impl std::future::Future<Output = TestServe
     })
 }
 
+/// Milliseconds between two RFC 3339 timestamps of the API.
 fn millis(from: &Value, to: &Value) -> f64 {
-    let parse = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
-    (parse(to) - parse(from)).num_microseconds().unwrap() as f64 / 1000.0
+    (timestamp(to) - timestamp(from)).num_microseconds().unwrap() as f64 / 1000.0
 }
 
 fn percentile(values: &mut [f64], p: f64) -> f64 {
@@ -55,7 +55,7 @@ pub async fn chain_latency(backend: Backend, length: usize, runs: usize) -> Stri
     let mut e2e = Vec::new();
     for round in 0..runs + 2 {
         let run = start(&server, &token, &workflow, json!({})).await;
-        let body = finished_fast(&server, &token, &run).await;
+        let body = finished(&server, &token, &run).await;
         assert_eq!(body["status"], "completed", "{body}");
         if round >= 2 {
             e2e.push(millis(&body["created_at"], &body["completed_at"]));
@@ -71,21 +71,6 @@ pub async fn chain_latency(backend: Backend, length: usize, runs: usize) -> Stri
     );
     server.stop().await;
     line
-}
-
-/// Polls a run every 10 ms until it ends. The figures come from the server's timestamps, so the
-/// interval only spaces the runs; polling faster would load the server being measured.
-async fn finished_fast(server: &TestServer, token: &str, run: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (status, body) = server.call("GET", &format!("/api/workflows/runs/{run}"), Some(token), None).await;
-        assert_eq!(status, 200, "{body}");
-        if matches!(body["status"].as_str(), Some("completed" | "failed" | "cancelled")) {
-            return body;
-        }
-        assert!(Instant::now() < deadline, "run did not finish: {body}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 /// Starts `runs` runs of `workflow` from `clients` concurrent clients; their ids.
@@ -212,7 +197,7 @@ pub async fn fanout(backend: Backend, width: usize, rounds: usize) -> String {
     let mut e2e = Vec::new();
     for _ in 0..rounds {
         let run = start(&server, &token, &workflow, json!({"items": items})).await;
-        let body = finished_fast(&server, &token, &run).await;
+        let body = finished(&server, &token, &run).await;
         assert_eq!(body["status"], "completed", "{body}");
         assert_eq!(body["output"], json!(width), "{body}");
         e2e.push(millis(&body["created_at"], &body["completed_at"]));

@@ -126,8 +126,19 @@ impl Engine {
         });
     }
 
-    /// Reads what `key` needs of its run.
-    async fn load_view(&self, step: &StepRecord, whole: bool) -> Result<RunView, StoreError> {
+    /// Reads what `step` needs of its run; `None` (logged) when that fails: the lease then expires
+    /// and the step is claimed again.
+    async fn load_view(&self, step: &StepRecord, whole: bool) -> Option<RunView> {
+        match self.read_view(step, whole).await {
+            Ok(view) => Some(view),
+            Err(error) => {
+                tracing::warn!(%error, run_id = %step.run_id, "failed to load a run; the lease will expire and it retries");
+                None
+            }
+        }
+    }
+
+    async fn read_view(&self, step: &StepRecord, whole: bool) -> Result<RunView, StoreError> {
         let scope = OrgScope(step.org_id);
         let workflows = &self.store.workflows;
         // Two reads on two pooled connections at once: a step's start waits for one round trip.
@@ -156,16 +167,10 @@ impl Engine {
         // The finishing step and joins need the whole run; known from the key alone.
         let whole = step.step_key == finish::FINISH_KEY || step.step_key.ends_with(JOIN_SUFFIX);
         let view = match view {
-            Some(view) => Ok(view),
+            Some(view) => Some(view),
             None => self.load_view(&step, whole).await,
         };
-        let mut view = match view {
-            Ok(view) => view,
-            Err(error) => {
-                tracing::warn!(%error, run_id = %step.run_id, "failed to load a run; the lease will expire and it retries");
-                return Vec::new();
-            }
-        };
+        let Some(mut view) = view else { return Vec::new() };
         let definition = match self.definition(&view.run).await {
             Ok(definition) => definition,
             Err(error) => {
@@ -174,13 +179,8 @@ impl Engine {
             }
         };
         if !view.whole && needs_whole_run(&definition, &step.step_key) {
-            view = match self.load_view(&step, true).await {
-                Ok(view) => view,
-                Err(error) => {
-                    tracing::warn!(%error, run_id = %step.run_id, "failed to load a run; the lease will expire and it retries");
-                    return Vec::new();
-                }
-            };
+            let Some(full) = self.load_view(&step, true).await else { return Vec::new() };
+            view = full;
         }
         if step.step_key == finish::FINISH_KEY {
             self.finish(&definition, &view.run, &view.steps, &step, started_at).await;
@@ -246,13 +246,8 @@ impl Engine {
             .record(started.elapsed().as_secs_f64());
         if matches!(outcome, Outcome::Failed { .. }) && !view.whole {
             // A failure may cancel every open step or start compensation: plan it on the whole run.
-            view = match self.load_view(&step, true).await {
-                Ok(view) => view,
-                Err(error) => {
-                    tracing::warn!(%error, run_id = %step.run_id, "failed to load a run; the lease will expire and it retries");
-                    return Vec::new();
-                }
-            };
+            let Some(full) = self.load_view(&step, true).await else { return Vec::new() };
+            view = full;
         }
         let run = &view.run;
         let jitter = rand::random::<f64>() * 2.0 - 1.0;
