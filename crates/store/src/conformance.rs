@@ -52,9 +52,10 @@ pub mod prelude {
     pub use auterity_types::records::{
         AccessGrant, ApiKey, AuditEntry, Effects, Organization, OutboxRecord, PageRequest, RefreshToken, Team, User,
     };
+    pub use auterity_types::trigger_records::TriggerReceipt;
     pub use auterity_types::workflow_records::{
-        AttemptRecord, ClaimAfter, Committed, LeaseGuard, RunChange, RunFilter, RunRecord, StepChange, StepRecord,
-        Transition, WorkflowRecord, WorkflowVersion, run_status, step_status,
+        AttemptRecord, ClaimAfter, Committed, LeaseGuard, NewRun, RunChange, RunFilter, RunRecord, StepChange,
+        StepRecord, Transition, WorkflowRecord, WorkflowVersion, run_status, step_status,
     };
     pub use auterity_types::{ApiKeyId, Level, OrgId, System, SystemEvent, TeamId, UserId};
     pub use chrono::{DateTime, Duration, Utc};

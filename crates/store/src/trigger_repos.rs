@@ -1,11 +1,10 @@
 //! The storage contract of workflow triggers: the triggers a workflow's latest version declares,
-//! webhook lookups by hook id, due cron ticks, and the one transaction that turns a delivery into
-//! a run (receipt + optional cron claim + the run's rows), so a delivery starts at most one run.
+//! webhook lookups by hook id and due cron ticks. A delivery becomes a run through
+//! `WorkflowRepo::create_runs` (receipt + optional cron claim + the run's rows in one transaction),
+//! so a delivery starts at most one run.
 
 use async_trait::async_trait;
-use auterity_types::records::Effects;
-use auterity_types::trigger_records::{CronAdvance, TriggerReceipt, TriggerRecord};
-use auterity_types::workflow_records::{RunRecord, StepRecord};
+use auterity_types::trigger_records::{CronAdvance, TriggerRecord};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -50,20 +49,6 @@ pub trait TriggerRepo: Send + Sync {
     async fn due_cron_triggers(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<TriggerRecord>, StoreError>;
     /// The earliest `next_fire_at` of a cron trigger of an active workflow.
     async fn next_cron_fire(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
-    /// Starts a triggered run, all or nothing, in one transaction: claims the cron tick (when
-    /// `advance` is given: `next_fire_at` moves on only if it still equals `advance.expected`),
-    /// records `receipt` (unique per workflow, trigger and key), sets the trigger's
-    /// `last_fired_at`, and inserts the run exactly as `WorkflowRepo::create_run` does. Returns
-    /// false, writing nothing, when the tick was claimed by someone else or the receipt exists (a
-    /// replay or a redelivery).
-    async fn start_triggered_run(
-        &self,
-        receipt: &TriggerReceipt,
-        advance: Option<&CronAdvance>,
-        run: &RunRecord,
-        steps: &[StepRecord],
-        effects: &Effects,
-    ) -> Result<bool, StoreError>;
     /// Moves a cron trigger's `next_fire_at` on without a run (the workflow cannot run, e.g. its
     /// inputs no longer validate), under the same conditional claim.
     async fn skip_cron_tick(

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use auterity_types::records::{Effects, PageRequest};
 use auterity_types::workflow_records::{
-    AttemptRecord, Committed, RunFilter, RunRecord, StepRecord, Transition, WorkflowRecord, WorkflowVersion,
+    AttemptRecord, Committed, NewRun, RunFilter, RunRecord, StepRecord, Transition, WorkflowRecord, WorkflowVersion,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -75,6 +75,15 @@ pub trait WorkflowRepo: Send + Sync {
     /// its users, the version does not exist, or a step is not of this run and organization;
     /// `Conflict` when the run or a step key exists already.
     async fn create_run(&self, run: &RunRecord, steps: &[StepRecord], effects: &Effects) -> Result<(), StoreError>;
+    /// Starts many runs in ONE transaction (group commit of starts). Each is written as
+    /// `create_run` writes it and answers on its own: `Ok(true)` written; `Ok(false)` its cron
+    /// tick was taken or its receipt exists (a replay or redelivery); `Err` its own `NotFound` or
+    /// `Conflict`. Nothing of a run that is not written is written. A triggered run first claims
+    /// its cron tick (with `advance`: `next_fire_at` moves on only if it still equals
+    /// `advance.expected`), records its receipt (unique per workflow, trigger and key; of two
+    /// equal receipts in one call the first wins) and sets its trigger's `last_fired_at`. An
+    /// outer error (a lost connection) fails them all.
+    async fn create_runs(&self, runs: &[NewRun]) -> Result<Vec<Result<bool, StoreError>>, StoreError>;
     async fn get_run(&self, scope: OrgScope, run_id: Uuid) -> Result<Option<RunRecord>, StoreError>;
     /// Newest first; `page.after` continues with runs older than that id.
     async fn list_runs(

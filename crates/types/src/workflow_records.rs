@@ -229,3 +229,14 @@ pub struct RunFilter {
     pub until: Option<DateTime<Utc>>,
     pub rerun_of: Option<Uuid>,
 }
+
+/// One run of a group of starts (`WorkflowRepo::create_runs`): the run, its entry steps and what
+/// its start announces, and for a triggered run the trigger's receipt (and cron tick claim).
+#[derive(Clone, Debug)]
+pub struct NewRun {
+    pub run: RunRecord,
+    pub steps: Vec<StepRecord>,
+    pub effects: crate::records::Effects,
+    pub receipt: Option<crate::trigger_records::TriggerReceipt>,
+    pub advance: Option<crate::trigger_records::CronAdvance>,
+}

@@ -1,5 +1,6 @@
 //! Conformance tests of `WorkflowRepo`'s fast paths: successors claimed in their predecessor's
-//! commit, scoped step reads, and the set-based group commit of plain results.
+//! commit, scoped step reads, and the set-based group commit of guarded results (join arrivals
+//! of one batch, run ends, finishing steps), and group-committed run starts.
 
 /// Part of [`store_conformance_suite!`](crate::store_conformance_suite); not for direct use.
 #[doc(hidden)]
@@ -159,6 +160,156 @@ macro_rules! __store_conformance_workflow_fast_paths {
                 assert_eq!(store.workflows.list_attempts(f.scope, good_run.id).await.unwrap().len(), 1);
                 assert_eq!(keys(&f.steps(&bad_run).await), ["a"]);
                 assert_eq!(f.step(&bad_run, "a").await.status, "running", "nothing of the bad one written");
+            }
+
+            #[::tokio::test]
+            async fn arrivals_of_one_batch_add_up_at_their_join() {
+                let f = fixture().await;
+                let store = &f.store;
+                let t = now() + Duration::seconds(1);
+                let lease = t + Duration::seconds(30);
+                let mut run = run(&f.wf, f.ann.id);
+                run.status = run_status::RUNNING.to_owned();
+                let mut steps: Vec<StepRecord> = ["b1", "b2", "b3"].iter().map(|k| step(&run, k, "ready")).collect();
+                let mut join = step(&run, "join", "pending");
+                join.remaining = 3;
+                steps.push(join);
+                store.workflows.create_run(&run, &steps, &Effects::none()).await.unwrap();
+                let claimed = store.workflows.claim_steps("w1", t, lease, 10).await.unwrap();
+                assert_eq!(claimed.len(), 3);
+                let arrive = |claimed: &StepRecord, at: DateTime<Utc>| Transition {
+                    guard: Some(guard(claimed)),
+                    step_changes: vec![
+                        complete(&claimed.step_key, json!(1), at),
+                        StepChange::ArriveAtJoin { step_key: "join".to_owned(), at },
+                    ],
+                    ..transition(&run, at)
+                };
+                let (t1, t2) = (t + Duration::milliseconds(5), t + Duration::milliseconds(9));
+                let first = vec![arrive(&claimed[0], t2), arrive(&claimed[1], t1)];
+                assert_eq!(store.workflows.commit_transitions(&first).await.unwrap(), vec![true, true]);
+                let join = f.step(&run, "join").await;
+                assert_eq!((join.status.as_str(), join.remaining), ("pending", 1), "two arrivals counted");
+                // The last arrival, and a repeated one whose guard no longer holds, in one batch.
+                let t3 = t + Duration::milliseconds(20);
+                let last = vec![arrive(&claimed[2], t3), arrive(&claimed[0], t3)];
+                assert_eq!(store.workflows.commit_transitions(&last).await.unwrap(), vec![true, false]);
+                let join = f.step(&run, "join").await;
+                assert_eq!((join.status.as_str(), join.remaining, join.ready_at), ("ready", 0, Some(t3)));
+                for key in ["b1", "b2", "b3"] {
+                    assert_eq!(f.step(&run, key).await.status, "completed");
+                }
+                let fired = store.workflows.claim_steps("w1", t3, lease, 10).await.unwrap();
+                assert_eq!(keys(&fired), ["join"], "the join fired once");
+            }
+
+            #[::tokio::test]
+            async fn a_batch_ends_runs_and_schedules_their_finishing_steps() {
+                let f = fixture().await;
+                let store = &f.store;
+                let t = now() + Duration::seconds(1);
+                let lease = t + Duration::seconds(30);
+                let (busy, _) = f.start(0, run_status::RUNNING, &[("x", "ready"), ("y", "ready")]).await;
+                let (done, _) = f.start(0, run_status::RUNNING, &[("x", "ready")]).await;
+                let claimed = store.workflows.claim_steps("w1", t, lease, 10).await.unwrap();
+                assert_eq!(claimed.len(), 3);
+                let x_of = |run: &RunRecord| claimed.iter().find(|c| c.run_id == run.id && c.step_key == "x").unwrap();
+                let end_path = |run: &RunRecord| Transition {
+                    guard: Some(guard(x_of(run))),
+                    step_changes: vec![complete("x", json!(1), t)],
+                    finish_step: Some(plan_step(run, "#finish", t)),
+                    ..transition(run, t)
+                };
+                let applied = store.workflows.commit_transitions(&[end_path(&busy), end_path(&done)]).await.unwrap();
+                assert_eq!(applied, vec![true, true]);
+                assert_eq!(keys(&f.steps(&busy).await), ["x", "y"], "`y` is still running: no finishing step");
+                assert_eq!(keys(&f.steps(&done).await), ["x", "#finish"]);
+
+                let finishing = store.workflows.claim_steps("w1", t, lease, 10).await.unwrap();
+                assert_eq!(keys(&finishing), ["#finish"]);
+                let finish = |attempt_at: DateTime<Utc>| Transition {
+                    guard: Some(guard(&finishing[0])),
+                    step_changes: vec![complete("#finish", json!(null), attempt_at)],
+                    run_change: Some(RunChange {
+                        status: run_status::COMPLETED.to_owned(),
+                        output: Some(json!({"ok": true})),
+                        error: None,
+                        started_at: None,
+                        completed_at: Some(attempt_at),
+                    }),
+                    events: vec![SystemEvent::new("workflow.run.completed", "autmatrix", Some(done.org_id), json!({}))],
+                    run_status_in: vec![run_status::RUNNING.to_owned()],
+                    ..transition(&done, attempt_at)
+                };
+                assert_eq!(store.workflows.commit_transitions(&[finish(t)]).await.unwrap(), vec![true]);
+                let stored = store.workflows.get_run(f.scope, done.id).await.unwrap().unwrap();
+                assert_eq!((stored.status.as_str(), stored.output), ("completed", Some(json!({"ok": true}))));
+                assert_eq!(stored.completed_at, Some(t));
+                let events: Vec<String> = f.outbox().await.into_iter().map(|e| e.event_type).collect();
+                assert_eq!(events, ["workflow.run.completed"]);
+                // The run has ended: the same transition again (guard aside) does not apply.
+                assert_eq!(store.workflows.commit_transitions(&[finish(t)]).await.unwrap(), vec![false]);
+                assert_eq!(f.outbox().await.len(), 1, "nothing of it written");
+            }
+
+            #[::tokio::test]
+            async fn run_starts_of_one_batch_answer_each_on_its_own() {
+                let f = fixture().await;
+                let store = &f.store;
+                let start = |receipt_key: Option<&str>| {
+                    let mut run = run(&f.wf, f.ann.id);
+                    run.status = run_status::RUNNING.to_owned();
+                    let steps = vec![step(&run, "a", "ready")];
+                    let event = SystemEvent::new("workflow.run.started", "autmatrix", Some(run.org_id), json!({}));
+                    let receipt = receipt_key.map(|key| TriggerReceipt {
+                        workflow_id: f.wf.id,
+                        trigger_id: "hook".to_owned(),
+                        key: key.to_owned(),
+                        run_id: run.id,
+                        expires_at: None,
+                        created_at: now(),
+                    });
+                    NewRun { run, steps, effects: Effects::none().event(event), receipt, advance: None }
+                };
+                let manual = start(None);
+                let mut foreign = start(None);
+                foreign.run.workflow_id = Uuid::now_v7();
+                let mut stray = start(None);
+                stray.steps[0].run_id = manual.run.id;
+                let hooked = start(Some("sig:1"));
+                let replayed_in_batch = start(Some("sig:1"));
+                let other_hook = start(Some("sig:2"));
+                let batch =
+                    vec![manual.clone(), foreign, stray, hooked.clone(), replayed_in_batch, other_hook.clone()];
+                let outcome = store.workflows.create_runs(&batch).await.unwrap();
+                let answers: Vec<String> = outcome
+                    .iter()
+                    .map(|o| match o {
+                        Ok(written) => written.to_string(),
+                        Err(StoreError::NotFound(_)) => "not found".to_owned(),
+                        Err(other) => other.to_string(),
+                    })
+                    .collect();
+                assert_eq!(answers, ["true", "not found", "not found", "true", "false", "true"]);
+                for written in [&manual, &hooked, &other_hook] {
+                    let run = store.workflows.get_run(f.scope, written.run.id).await.unwrap().unwrap();
+                    assert_eq!(run, written.run);
+                    assert_eq!(keys(&f.steps(&run).await), ["a"]);
+                }
+                let runs = store.workflows.list_runs(f.scope, &RunFilter::default(), PageRequest::default()).await.unwrap();
+                assert_eq!(runs.len(), 3, "nothing of the others written");
+                assert_eq!(f.outbox().await.len(), 3);
+
+                // A replay in a later batch, next to a start whose run id exists already: the
+                // set-based write fails on the duplicate and each goes alone.
+                let replay = start(Some("sig:2"));
+                let fresh = start(None);
+                let outcome = store.workflows.create_runs(&[replay, manual.clone(), fresh.clone()]).await.unwrap();
+                assert!(matches!(outcome[0], Ok(false)));
+                assert!(matches!(outcome[1], Err(StoreError::Conflict(_))));
+                assert!(matches!(outcome[2], Ok(true)));
+                assert!(store.workflows.get_run(f.scope, fresh.run.id).await.unwrap().is_some());
+                assert_eq!(f.outbox().await.len(), 4);
             }
         }
     };

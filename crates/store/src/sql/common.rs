@@ -47,9 +47,7 @@ impl SqlRepos {
 
 /// Writes what a mutation announces, in the caller's transaction.
 async fn write_effects(tx: &mut Tx, effects: &Effects) -> Result<(), StoreError> {
-    for event in &effects.events {
-        insert_event(tx, event).await?;
-    }
+    insert_events(tx, &effects.events.iter().collect::<Vec<_>>()).await?;
     for entry in &effects.audit {
         insert_audit(tx, entry).await?;
     }
@@ -57,22 +55,7 @@ async fn write_effects(tx: &mut Tx, effects: &Effects) -> Result<(), StoreError>
 }
 
 async fn insert_event(tx: &mut Tx, event: &SystemEvent) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO outbox (event_id, event_type, source_service, correlation_id, causation_id, org_id, \
-         cloudevent, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(event.event_id)
-    .bind(&event.event_type)
-    .bind(&event.source_service)
-    .bind(event.correlation_id)
-    .bind(event.causation_id)
-    .bind(event.org_id.map(|id| id.0))
-    .bind(Json(event.to_cloudevent()))
-    .bind(at(event.timestamp))
-    .execute(&mut **tx)
-    .await
-    .map_err(map_write_error)?;
-    Ok(())
+    insert_events(tx, &[event]).await
 }
 
 async fn insert_audit(tx: &mut Tx, entry: &AuditEntry) -> Result<(), StoreError> {

@@ -2,11 +2,14 @@
 //!
 //! The files `common.rs`, `orgs.rs`, `users.rs`, `tokens.rs`, `api_keys.rs`, `audit.rs`,
 //! `outbox.rs`, `providers.rs`, `workflows.rs`, `workflow_queue.rs`, `workflow_batch.rs`,
-//! `outbound.rs`, `triggers.rs` and `flow.rs` are not modules: they are `include!`d into both
-//! [`sqlite`] and [`postgres`], where `Db` names the sqlx database. The SQL uses `$n` placeholders
-//! (SQLite accepts them, and a repeated `$n` is one parameter in both) and features both dialects
-//! share (`RETURNING`, `ON CONFLICT … DO UPDATE`, partial indexes,
-//! savepoints). Where they must differ, the code branches on `DIALECT`. Included files cannot
+//! `run_starts.rs`, `outbound.rs`, `triggers.rs` and `flow.rs` are not modules: they
+//! are `include!`d into both [`sqlite`] and [`postgres`], where `Db` names the sqlx database. The
+//! SQL uses `$n` placeholders (SQLite accepts them, and a repeated `$n` is one parameter in both)
+//! and features both dialects share (`RETURNING`, `ON CONFLICT … DO UPDATE`, partial indexes,
+//! savepoints). Where they must differ, the code branches on `DIALECT`; the bulk statements of
+//! group commits, which differ throughout (multi-row `VALUES` lists on SQLite, array parameters
+//! on PostgreSQL, whose statements then keep one text and one cached plan), are each dialect's own
+//! file, `bulk_sqlite.rs` and `bulk_postgres.rs`, with the same functions. Included files cannot
 //! carry `//!` docs or `use` lines of their own; imports live in [`prelude`].
 
 use auterity_types::records::PageRequest;
@@ -32,13 +35,14 @@ mod prelude {
     };
     pub(super) use auterity_types::trigger_records::{CronAdvance, FlowLimits, TriggerReceipt, TriggerRecord};
     pub(super) use auterity_types::workflow_records::{
-        AttemptRecord, Committed, RunFilter, RunRecord, StepChange, StepRecord, Transition, WorkflowRecord,
-        WorkflowVersion,
+        AttemptRecord, Committed, NewRun, RunChange, RunFilter, RunRecord, StepChange, StepRecord, Transition,
+        WorkflowRecord, WorkflowVersion,
     };
     pub(super) use auterity_types::{ApiKeyId, Level, OrgId, System, SystemEvent, TeamId, UserId};
     pub(super) use chrono::{DateTime, Utc};
     pub(super) use sqlx::types::Json;
     pub(super) use sqlx::{QueryBuilder, Row};
+    pub(super) use std::collections::HashSet;
     pub(super) use uuid::Uuid;
 
     pub(super) use super::{Dialect, at, map_write_error, page_limit};
@@ -69,8 +73,10 @@ pub(crate) mod sqlite {
     include!("outbox.rs");
     include!("providers.rs");
     include!("workflows.rs");
+    include!("bulk_sqlite.rs");
     include!("workflow_queue.rs");
     include!("workflow_batch.rs");
+    include!("run_starts.rs");
     include!("outbound.rs");
     include!("triggers.rs");
     include!("flow.rs");
@@ -93,8 +99,10 @@ pub(crate) mod postgres {
     include!("outbox.rs");
     include!("providers.rs");
     include!("workflows.rs");
+    include!("bulk_postgres.rs");
     include!("workflow_queue.rs");
     include!("workflow_batch.rs");
+    include!("run_starts.rs");
     include!("outbound.rs");
     include!("triggers.rs");
     include!("flow.rs");

@@ -217,46 +217,6 @@ impl TriggerRepo for SqlRepos {
         })
     }
 
-    async fn start_triggered_run(
-        &self,
-        receipt: &TriggerReceipt,
-        advance: Option<&CronAdvance>,
-        run: &RunRecord,
-        steps: &[StepRecord],
-        effects: &Effects,
-    ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        if let Some(advance) = advance
-            && !advance_cron(&mut tx, receipt.workflow_id, &receipt.trigger_id, advance).await?
-        {
-            return Ok(false);
-        }
-        let inserted = sqlx::query(
-            "INSERT INTO workflow_trigger_receipts (workflow_id, trigger_id, receipt_key, run_id, expires_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (workflow_id, trigger_id, receipt_key) DO NOTHING",
-        )
-        .bind(receipt.workflow_id)
-        .bind(&receipt.trigger_id)
-        .bind(&receipt.key)
-        .bind(receipt.run_id)
-        .bind(receipt.expires_at.map(at))
-        .bind(at(receipt.created_at))
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() != 1 {
-            return Ok(false);
-        }
-        sqlx::query("UPDATE workflow_triggers SET last_fired_at = $1 WHERE workflow_id = $2 AND trigger_id = $3")
-            .bind(at(receipt.created_at))
-            .bind(receipt.workflow_id)
-            .bind(&receipt.trigger_id)
-            .execute(&mut *tx)
-            .await?;
-        insert_run(&mut tx, run, steps, effects).await?;
-        tx.commit().await?;
-        Ok(true)
-    }
-
     async fn skip_cron_tick(
         &self,
         workflow_id: Uuid,

@@ -1,79 +1,175 @@
 // `WorkflowRepo`, part three: the set-based path of a group commit. Most transitions of a busy
-// engine are plain step results — a lease guard, the step's new state, its successors, its attempt
-// row, the successors it claims — and written one by one they cost eight statements each (a
-// savepoint, two guard reads, four writes, a release): on SQLite each is a round trip to the
-// connection's thread, on PostgreSQL one over the network. Here the whole batch of them takes one
-// guard read, one update of all their steps, one read of the claiming runs' status, one insert of the
-// successors and one of those claimed at once, and one of all attempts.
+// engine are lease-guarded step results — the step's new state, its successors, its attempt row,
+// arrivals at a join, the successors it claims, and at a run's end the run's new status, its events
+// and its finishing step. Written one by one they cost eight or more statements each (a savepoint,
+// reads, writes, a release): on SQLite each is a round trip to the connection's thread, on
+// PostgreSQL one over the network. Here a whole batch of them takes a fixed number of statements:
+// one read of the runs, one guard read, one update of all set steps, one of all joins arrived at,
+// one of the runs that change, one insert each of successors, claimed successors, attempts and
+// events, and one read of the runs whose last path may have ended. The statements themselves are
+// each dialect's (`bulk_sqlite.rs`, `bulk_postgres.rs`).
 // Included by `sql/mod.rs` into `sqlite` and `postgres`, after `workflow_queue.rs`.
 
-/// Rows per multi-row statement (PostgreSQL allows 65,535 parameters, SQLite 32,766).
-const BATCH_ROWS: usize = 500;
-
-/// Whether `t` can take the set-based path: a lease-guarded result that sets only its own step,
-/// with nothing that depends on the run's status (but its claims) or its other steps.
-fn is_plain_result(t: &Transition) -> bool {
+/// Whether `t` can take the set-based path on its own: a lease-guarded result whose step changes
+/// are `Set`s (each step once) and join arrivals, whose rows are all of its run and organization,
+/// and which depends on nothing but its guard and its run's status.
+fn is_set_based(t: &Transition) -> bool {
     let Some(guard) = &t.guard else { return false };
     let Some(org) = t.org_id else { return false };
-    t.run_status_in.is_empty()
-        && t.expect_status.is_none()
-        && t.finish_step.is_none()
-        && t.run_change.is_none()
-        && t.events.is_empty()
-        && t.step_changes.len() <= 1
-        && t.step_changes.iter().all(|c| matches!(c, StepChange::Set { step_key, .. } if *step_key == guard.step_key))
+    let mut set_keys = std::collections::HashSet::new();
+    let mut join_keys = std::collections::HashSet::new();
+    for change in &t.step_changes {
+        let fresh = match change {
+            StepChange::Set { step_key, .. } => set_keys.insert(step_key.as_str()),
+            StepChange::ArriveAtJoin { step_key, .. } => join_keys.insert(step_key.as_str()),
+        };
+        if !fresh {
+            return false;
+        }
+    }
+    t.expect_status.is_none()
+        && set_keys.is_disjoint(&join_keys)
         && t.new_steps.iter().all(|s| s.run_id == t.run_id && s.org_id == org)
         && t.attempt.as_ref().is_none_or(|a| a.run_id == t.run_id)
+        && t.finish_step.as_ref().is_none_or(|f| f.run_id == t.run_id && f.org_id == org)
         && t.claim_after.as_ref().is_none_or(|c| c.owner == guard.owner)
 }
 
-/// Splits a batch into the transitions (indexes) that take the set-based path — plain results,
-/// each alone of its run in the batch, so order within a run never matters — and the others.
-fn split_batch(transitions: &[Transition]) -> (Vec<usize>, Vec<usize>) {
-    let mut per_run: std::collections::HashMap<Uuid, usize> = std::collections::HashMap::new();
-    for t in transitions {
-        *per_run.entry(t.run_id).or_default() += 1;
-    }
-    (0..transitions.len())
-        .partition(|&i| is_plain_result(&transitions[i]) && per_run.get(&transitions[i].run_id) == Some(&1))
+/// Whether `t` reads or changes its run as a whole (status guard, new status, events, the
+/// finishing step): such a transition is set-based only when it is alone of its run in the batch.
+fn touches_run(t: &Transition) -> bool {
+    !t.run_status_in.is_empty() || t.run_change.is_some() || !t.events.is_empty() || t.finish_step.is_some()
 }
 
-/// The guards of `plain` still held (step `running` under that owner and attempt, in the
-/// transition's organization): their indexes. PostgreSQL locks the rows, as the one-by-one path does.
-async fn held_guards(tx: &mut Tx, transitions: &[Transition], plain: &[usize]) -> Result<Vec<usize>, StoreError> {
-    let mut held = std::collections::HashSet::new();
-    for chunk in plain.chunks(BATCH_ROWS) {
-        let mut query = QueryBuilder::<Db>::new(
-            "SELECT run_id, step_key FROM workflow_steps WHERE status = 'running' \
-             AND (run_id, step_key, lease_owner, attempt, org_id) IN (",
-        );
-        let mut rows = query.separated(", ");
-        for &index in chunk {
-            let t = &transitions[index];
-            let (Some(guard), Some(org)) = (&t.guard, t.org_id) else { continue };
-            rows.push("(")
-                .push_bind_unseparated(t.run_id)
-                .push_unseparated(", ")
-                .push_bind_unseparated(&guard.step_key)
-                .push_unseparated(", ")
-                .push_bind_unseparated(&guard.owner)
-                .push_unseparated(", ")
-                .push_bind_unseparated(guard.attempt)
-                .push_unseparated(", ")
-                .push_bind_unseparated(org.0)
-                .push_unseparated(")");
+/// Splits a batch into the transitions (indexes) that take the set-based path and the others. A
+/// run's transitions all go one way. Several of one run go set-based only when none touches the
+/// run as a whole and no step is set twice or both set and arrived at; then their order never
+/// matters (join arrivals add up).
+fn split_batch(transitions: &[Transition]) -> (Vec<usize>, Vec<usize>) {
+    let mut per_run: std::collections::HashMap<Uuid, Vec<usize>> = std::collections::HashMap::new();
+    for (index, t) in transitions.iter().enumerate() {
+        per_run.entry(t.run_id).or_default().push(index);
+    }
+    let run_is_set_based = |indexes: &[usize]| {
+        if !indexes.iter().all(|&i| is_set_based(&transitions[i])) {
+            return false;
         }
-        query.push(")");
-        if DIALECT == Dialect::Postgres {
-            query.push(" FOR UPDATE");
+        if indexes.len() == 1 {
+            return true;
         }
-        for row in query.build().fetch_all(&mut **tx).await? {
-            let run_id: Uuid = row.try_get("run_id")?;
-            let step_key: String = row.try_get("step_key")?;
-            held.insert((run_id, step_key));
+        let mut set_keys = std::collections::HashSet::new();
+        let mut join_keys = std::collections::HashSet::new();
+        for &i in indexes {
+            let t = &transitions[i];
+            if touches_run(t) {
+                return false;
+            }
+            for change in &t.step_changes {
+                match change {
+                    StepChange::Set { step_key, .. } if !set_keys.insert(step_key.as_str()) => return false,
+                    StepChange::ArriveAtJoin { step_key, .. } => {
+                        join_keys.insert(step_key.as_str());
+                    }
+                    StepChange::Set { .. } => {}
+                }
+            }
+        }
+        set_keys.is_disjoint(&join_keys)
+    };
+    let mut set_based = Vec::new();
+    let mut others = Vec::new();
+    for indexes in per_run.values() {
+        if run_is_set_based(indexes) {
+            set_based.extend_from_slice(indexes);
+        } else {
+            others.extend_from_slice(indexes);
         }
     }
-    Ok(plain
+    set_based.sort_unstable();
+    others.sort_unstable();
+    (set_based, others)
+}
+
+/// A run of the batch as read (PostgreSQL locks those that need it).
+struct BatchRun {
+    org_id: Uuid,
+    status: String,
+}
+
+/// A lease guard to check: the step `running` under `owner` and `attempt`, in `org_id`.
+struct GuardRow<'a> {
+    run_id: Uuid,
+    step_key: &'a str,
+    owner: &'a str,
+    attempt: i32,
+    org_id: Uuid,
+}
+
+/// A guard that holds, with its run's organization and status.
+struct HeldGuard {
+    run_id: Uuid,
+    step_key: String,
+    org_id: Uuid,
+    run_status: String,
+}
+
+/// The arrivals of one batch at one join step.
+struct JoinArrivals<'a> {
+    run_id: Uuid,
+    step_key: &'a str,
+    count: i32,
+    /// The latest arrival: the join's `ready_at` when these arrivals fire it.
+    arrived_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+}
+
+/// The runs of `chosen` that transitions read or change as a whole, locked first (PostgreSQL,
+/// in id order) as the one-by-one path locks them.
+async fn locked_runs(
+    tx: &mut Tx,
+    transitions: &[Transition],
+    chosen: &[usize],
+) -> Result<std::collections::HashMap<Uuid, BatchRun>, StoreError> {
+    let ids: std::collections::BTreeSet<Uuid> =
+        chosen.iter().map(|&i| &transitions[i]).filter(|t| touches_run(t)).map(|t| t.run_id).collect();
+    let mut runs = std::collections::HashMap::new();
+    if !ids.is_empty() {
+        for (id, org_id, status) in select_runs(tx, &ids.into_iter().collect::<Vec<_>>(), true).await? {
+            runs.insert(id, BatchRun { org_id, status });
+        }
+    }
+    Ok(runs)
+}
+
+/// The transitions of `chosen` whose guard still holds; `runs` gains the run of each that it
+/// does not hold yet, read with the guard. PostgreSQL locks the guarded rows, as the one-by-one
+/// path does.
+async fn held_guards(
+    tx: &mut Tx,
+    transitions: &[Transition],
+    chosen: &[usize],
+    runs: &mut std::collections::HashMap<Uuid, BatchRun>,
+) -> Result<HashSet<usize>, StoreError> {
+    let guards: Vec<GuardRow<'_>> = chosen
+        .iter()
+        .filter_map(|&i| {
+            let t = &transitions[i];
+            let (guard, org) = (t.guard.as_ref()?, t.org_id?);
+            Some(GuardRow {
+                run_id: t.run_id,
+                step_key: &guard.step_key,
+                owner: &guard.owner,
+                attempt: guard.attempt,
+                org_id: org.0,
+            })
+        })
+        .collect();
+    let mut held = HashSet::new();
+    for row in guard_rows(tx, &guards).await? {
+        runs.entry(row.run_id).or_insert(BatchRun { org_id: row.org_id, status: row.run_status });
+        held.insert((row.run_id, row.step_key));
+    }
+    Ok(chosen
         .iter()
         .copied()
         .filter(|&i| {
@@ -83,124 +179,89 @@ async fn held_guards(tx: &mut Tx, transitions: &[Transition], plain: &[usize]) -
         .collect())
 }
 
-/// Applies `Set` changes (each to a different step) with one `UPDATE … FROM` a list of values per
-/// chunk; the same writes as [`apply_step_change`].
-async fn set_steps(tx: &mut Tx, changes: &[(Uuid, DateTime<Utc>, &StepChange)]) -> Result<(), StoreError> {
-    for chunk in changes.chunks(BATCH_ROWS) {
-        let mut query = QueryBuilder::<Db>::new(
-            "WITH v (run_id, step_key, status, output, error, ready_at, wake_at, completed_at, updated_at) AS (",
-        );
-        query.push_values(chunk, |mut row, (run_id, now, change)| {
-            if let StepChange::Set { step_key, status, output, error, ready_at, wake_at, completed_at } = change {
-                row.push_bind(*run_id)
-                    .push_bind(step_key)
-                    .push_bind(status)
-                    .push_bind(output.as_ref().map(Json))
-                    .push_bind(error.as_ref().map(Json))
-                    .push_bind(ready_at.map(at))
-                    .push_bind(wake_at.map(at))
-                    .push_bind(completed_at.map(at))
-                    .push_bind(at(*now));
-            }
-        });
-        query.push(
-            ") UPDATE workflow_steps SET status = v.status, output = v.output, error = v.error, \
-             ready_at = v.ready_at, wake_at = v.wake_at, completed_at = v.completed_at, lease_owner = NULL, \
-             lease_expires_at = NULL, updated_at = v.updated_at FROM v \
-             WHERE workflow_steps.run_id = v.run_id AND workflow_steps.step_key = v.step_key",
-        );
-        query.build().execute(&mut **tx).await.map_err(map_write_error)?;
-    }
-    Ok(())
-}
-
-/// Inserts attempt rows (an attempt recorded again is overwritten: its lease was re-taken).
-async fn upsert_attempts(tx: &mut Tx, attempts: &[(&AttemptRecord, Uuid)]) -> Result<(), StoreError> {
-    for chunk in attempts.chunks(BATCH_ROWS) {
-        let mut query = QueryBuilder::<Db>::new(
-            "INSERT INTO workflow_step_attempts (run_id, step_key, attempt, org_id, outcome, error, started_at, \
-             finished_at, worker) ",
-        );
-        query.push_values(chunk, |mut row, (attempt, org)| {
-            row.push_bind(attempt.run_id)
-                .push_bind(&attempt.step_key)
-                .push_bind(attempt.attempt)
-                .push_bind(*org)
-                .push_bind(&attempt.outcome)
-                .push_bind(attempt.error.as_ref().map(Json))
-                .push_bind(at(attempt.started_at))
-                .push_bind(at(attempt.finished_at))
-                .push_bind(&attempt.worker);
-        });
-        query.push(
-            " ON CONFLICT (run_id, step_key, attempt) DO UPDATE SET outcome = excluded.outcome, \
-             error = excluded.error, started_at = excluded.started_at, finished_at = excluded.finished_at, \
-             worker = excluded.worker",
-        );
-        query.build().execute(&mut **tx).await.map_err(map_write_error)?;
-    }
-    Ok(())
-}
-
-/// The status of each run of `applied` that asks to claim successors.
-async fn claiming_run_statuses(
-    tx: &mut Tx,
-    transitions: &[Transition],
-    applied: &[usize],
-) -> Result<std::collections::HashMap<Uuid, String>, StoreError> {
-    let runs: Vec<Uuid> = applied
-        .iter()
-        .map(|&i| &transitions[i])
-        .filter(|t| t.claim_after.as_ref().is_some_and(|c| !c.keys.is_empty()))
-        .map(|t| t.run_id)
-        .collect();
-    let mut statuses = std::collections::HashMap::new();
-    for chunk in runs.chunks(BATCH_ROWS) {
-        let mut query = QueryBuilder::<Db>::new("SELECT id, status FROM workflow_runs WHERE id IN (");
-        let mut ids = query.separated(", ");
-        for id in chunk {
-            ids.push_bind(*id);
-        }
-        query.push(")");
-        for row in query.build().fetch_all(&mut **tx).await? {
-            statuses.insert(row.try_get("id")?, row.try_get("status")?);
-        }
-    }
-    Ok(statuses)
-}
-
-/// Applies the plain results `plain` of `transitions` set-based, inside the caller's transaction;
+/// Applies the transitions `chosen` of `transitions` set-based, inside the caller's transaction;
 /// fills their entries of `outcome`. Any error fails the whole batch (the caller then rolls back
 /// and applies every transition one by one, where a bad one is skipped alone).
-async fn apply_plain_results(
+async fn apply_set_based(
     tx: &mut Tx,
     transitions: &[Transition],
-    plain: &[usize],
+    chosen: &[usize],
     outcome: &mut [Committed],
 ) -> Result<(), StoreError> {
-    if plain.is_empty() {
+    if chosen.is_empty() {
         return Ok(());
     }
-    let applied = held_guards(tx, transitions, plain).await?;
-    let changes: Vec<(Uuid, DateTime<Utc>, &StepChange)> = applied
+    let mut runs = locked_runs(tx, transitions, chosen).await?;
+    let held = held_guards(tx, transitions, chosen, &mut runs).await?;
+    let applied: Vec<usize> = chosen
         .iter()
-        .flat_map(|&i| transitions[i].step_changes.iter().map(move |c| (transitions[i].run_id, transitions[i].at, c)))
+        .copied()
+        .filter(|&i| {
+            let t = &transitions[i];
+            let Some(run) = runs.get(&t.run_id) else { return false };
+            held.contains(&i)
+                && t.org_id.is_some_and(|org| org.0 == run.org_id)
+                && (t.run_status_in.is_empty() || t.run_status_in.contains(&run.status))
+        })
         .collect();
-    set_steps(tx, &changes).await?;
-    let statuses = claiming_run_statuses(tx, transitions, &applied).await?;
+
+    let mut sets = Vec::new();
+    let mut arrivals: std::collections::HashMap<(Uuid, &str), JoinArrivals<'_>> = std::collections::HashMap::new();
+    for &i in &applied {
+        let t = &transitions[i];
+        for change in &t.step_changes {
+            match change {
+                StepChange::Set { .. } => sets.push((t.run_id, t.at, change)),
+                StepChange::ArriveAtJoin { step_key, at: arrived } => {
+                    let entry = arrivals.entry((t.run_id, step_key.as_str())).or_insert(JoinArrivals {
+                        run_id: t.run_id,
+                        step_key,
+                        count: 0,
+                        arrived_at: *arrived,
+                        now: t.at,
+                    });
+                    entry.count += 1;
+                    entry.arrived_at = entry.arrived_at.max(*arrived);
+                    entry.now = entry.now.max(t.at);
+                }
+            }
+        }
+    }
+    set_steps(tx, &sets).await?;
+    let arrivals: Vec<JoinArrivals<'_>> = arrivals.into_values().collect();
+    arrive_at_joins(tx, &arrivals).await?;
+
+    let run_changes: Vec<(Uuid, DateTime<Utc>, &RunChange)> = applied
+        .iter()
+        .filter_map(|&i| transitions[i].run_change.as_ref().map(|c| (transitions[i].run_id, transitions[i].at, c)))
+        .collect();
+    update_runs(tx, &run_changes).await?;
+
+    // New steps: those claimed go in already claimed (see `split_claimed`); a claimed step is
+    // answered to the transition that asked for it.
     let mut to_claim = Vec::new();
     let mut rest = Vec::new();
-    for &index in &applied {
-        let t = &transitions[index];
-        let (claim, others) = split_claimed(t, statuses.get(&t.run_id).map_or("", String::as_str));
+    let mut claimer: std::collections::HashMap<(Uuid, String), usize> = std::collections::HashMap::new();
+    for &i in &applied {
+        let t = &transitions[i];
+        let status_after = match &t.run_change {
+            Some(change) => change.status.as_str(),
+            None => runs.get(&t.run_id).map_or("", |run| run.status.as_str()),
+        };
+        let (claim, others) = split_claimed(t, status_after);
+        for step in &claim {
+            claimer.insert((step.run_id, step.step_key.clone()), i);
+        }
         to_claim.extend(claim);
         rest.extend(others);
     }
     insert_steps(tx, &rest, true).await?;
-    let mut claimed: std::collections::HashMap<Uuid, Vec<StepRecord>> = std::collections::HashMap::new();
     for step in insert_new_steps_returning(tx, &to_claim).await? {
-        claimed.entry(step.run_id).or_default().push(step);
+        if let Some(&i) = claimer.get(&(step.run_id, step.step_key.clone())) {
+            outcome[i].claimed.push(step);
+        }
     }
+
     let attempts: Vec<(&AttemptRecord, Uuid)> = applied
         .iter()
         .filter_map(|&i| {
@@ -209,9 +270,19 @@ async fn apply_plain_results(
         })
         .collect();
     upsert_attempts(tx, &attempts).await?;
-    for &index in &applied {
-        outcome[index] =
-            Committed { applied: true, claimed: claimed.remove(&transitions[index].run_id).unwrap_or_default() };
+    let events: Vec<&SystemEvent> = applied.iter().flat_map(|&i| transitions[i].events.iter()).collect();
+    insert_events(tx, &events).await?;
+
+    // The finishing step goes in only for runs with no open step left after everything above.
+    let finishing: Vec<&StepRecord> = applied.iter().filter_map(|&i| transitions[i].finish_step.as_ref()).collect();
+    if !finishing.is_empty() {
+        let open = runs_with_open_steps(tx, &finishing.iter().map(|f| f.run_id).collect::<Vec<_>>()).await?;
+        let finish: Vec<StepRecord> =
+            finishing.into_iter().filter(|f| !open.contains(&f.run_id)).cloned().collect();
+        insert_steps(tx, &finish, true).await?;
+    }
+    for &i in &applied {
+        outcome[i].applied = true;
     }
     Ok(())
 }

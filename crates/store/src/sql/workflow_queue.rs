@@ -330,9 +330,7 @@ async fn apply_transition(tx: &mut Tx, t: &Transition) -> Result<Option<Vec<Step
         .map_err(map_write_error)?;
     }
 
-    for event in &t.events {
-        insert_event(tx, event).await?;
-    }
+    insert_events(tx, &t.events.iter().collect::<Vec<_>>()).await?;
 
     if let Some(finish) = &t.finish_step {
         if finish.run_id != t.run_id || finish.org_id.0 != run_org {
@@ -437,8 +435,9 @@ impl SqlRepos {
     async fn try_group_commit(&self, transitions: &[Transition], set_based: bool) -> Result<Vec<Committed>, StoreError> {
         let mut tx = self.begin_write().await?;
         let mut applied = vec![Committed::default(); transitions.len()];
-        let (plain, mut order) = if set_based { split_batch(transitions) } else { (Vec::new(), (0..transitions.len()).collect()) };
-        apply_plain_results(&mut tx, transitions, &plain, &mut applied).await?;
+        let (chosen, mut order) =
+            if set_based { split_batch(transitions) } else { (Vec::new(), (0..transitions.len()).collect()) };
+        apply_set_based(&mut tx, transitions, &chosen, &mut applied).await?;
         // Applied in run order (stable, so one run's transitions keep theirs): two committers then
         // take the run and step locks of a batch in the same order and do not deadlock on them.
         order.sort_by_key(|&index| transitions[index].run_id);

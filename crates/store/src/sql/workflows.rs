@@ -42,9 +42,6 @@ macro_rules! attempt_columns {
     };
 }
 
-/// Steps per multi-row `INSERT`: 18 parameters each stays far below both dialects' limit.
-const STEP_INSERT_CHUNK: usize = 400;
-
 fn workflow_from_row(row: &DbRow) -> Result<WorkflowRecord, StoreError> {
     Ok(WorkflowRecord {
         id: row.try_get("id")?,
@@ -165,67 +162,19 @@ async fn insert_version(tx: &mut Tx, org: OrgId, version: &WorkflowVersion) -> R
     Ok(())
 }
 
-/// Inserts step instances with multi-row `INSERT`s. When `idempotent`, a step whose
-/// `(run_id, step_key)` already exists is left as it is; otherwise it is a `Conflict`.
-async fn insert_steps(tx: &mut Tx, steps: &[StepRecord], idempotent: bool) -> Result<(), StoreError> {
-    for chunk in steps.chunks(STEP_INSERT_CHUNK) {
-        let mut query = step_insert(chunk);
-        if idempotent {
-            query.push(" ON CONFLICT (run_id, step_key) DO NOTHING");
-        }
-        query.build().execute(&mut **tx).await.map_err(map_write_error)?;
-    }
-    Ok(())
-}
-
-/// Inserts the steps whose key is not taken yet; answers those inserted, as stored.
-async fn insert_new_steps_returning(tx: &mut Tx, steps: &[StepRecord]) -> Result<Vec<StepRecord>, StoreError> {
-    let mut inserted = Vec::new();
-    for chunk in steps.chunks(STEP_INSERT_CHUNK) {
-        let mut query = step_insert(chunk);
-        query.push(concat!(" ON CONFLICT (run_id, step_key) DO NOTHING RETURNING ", step_columns!()));
-        for row in query.build().fetch_all(&mut **tx).await.map_err(map_write_error)? {
-            inserted.push(step_from_row(&row)?);
-        }
-    }
-    Ok(inserted)
-}
-
-/// `INSERT INTO workflow_steps … VALUES …` of `steps`.
-fn step_insert(steps: &[StepRecord]) -> QueryBuilder<'_, Db> {
-    let mut query = QueryBuilder::<Db>::new(concat!("INSERT INTO workflow_steps (", step_columns!(), ") "));
-    query.push_values(steps, |mut row, step| {
-        row.push_bind(step.run_id)
-            .push_bind(&step.step_key)
-            .push_bind(&step.step_id)
-            .push_bind(step.org_id.0)
-            .push_bind(&step.status)
-            .push_bind(step.attempt)
-            .push_bind(step.remaining)
-            .push_bind(step.input.as_ref().map(Json))
-            .push_bind(step.output.as_ref().map(Json))
-            .push_bind(step.error.as_ref().map(Json))
-            .push_bind(step.priority)
-            .push_bind(step.ready_at.map(at))
-            .push_bind(step.wake_at.map(at))
-            .push_bind(&step.lease_owner)
-            .push_bind(step.lease_expires_at.map(at))
-            .push_bind(step.started_at.map(at))
-            .push_bind(step.completed_at.map(at))
-            .push_bind(at(step.updated_at));
-    });
-    query
-}
-
-/// The run's row in `unified_executions` (the cross-system execution list): same id as the run.
-async fn insert_unified_execution(tx: &mut Tx, run: &RunRecord) -> Result<(), StoreError> {
-    let metadata = serde_json::json!({
+/// The `metadata` of a run's row in `unified_executions`.
+fn unified_metadata(run: &RunRecord) -> serde_json::Value {
+    serde_json::json!({
         "workflow_id": run.workflow_id,
         "version": run.version,
         "trigger": run.trigger,
         "correlation_id": run.correlation_id,
         "parent_run_id": run.parent_run_id,
-    });
+    })
+}
+
+/// The run's row in `unified_executions` (the cross-system execution list): same id as the run.
+async fn insert_unified_execution(tx: &mut Tx, run: &RunRecord) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO unified_executions (id, org_id, execution_type, source_system, source_id, user_id, status, \
          started_at, completed_at, error_message, metadata) \
@@ -238,7 +187,7 @@ async fn insert_unified_execution(tx: &mut Tx, run: &RunRecord) -> Result<(), St
     .bind(at(run.started_at.unwrap_or(run.created_at)))
     .bind(run.completed_at.map(at))
     .bind(error_message(run.error.as_ref()))
-    .bind(Json(metadata))
+    .bind(Json(unified_metadata(run)))
     .execute(&mut **tx)
     .await
     .map_err(map_write_error)?;
@@ -481,6 +430,10 @@ impl WorkflowRepo for SqlRepos {
         insert_run(&mut tx, run, steps, effects).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn create_runs(&self, runs: &[NewRun]) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
+        self.start_runs(runs).await
     }
 
     async fn get_run(&self, scope: OrgScope, run_id: Uuid) -> Result<Option<RunRecord>, StoreError> {

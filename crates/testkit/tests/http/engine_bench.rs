@@ -63,11 +63,12 @@ pub async fn chain_latency(backend: Backend, length: usize, runs: usize) -> Stri
     }
     let mut per_step: Vec<f64> = e2e.iter().map(|ms| ms / length as f64).collect();
     let line = format!(
-        "RESULT peer=auterity backend={} shape=chain steps={length} runs={runs} e2e_p50_ms={:.2} e2e_p90_ms={:.2} per_step_p50_ms={:.3}",
+        "RESULT peer=auterity backend={} shape=chain steps={length} runs={runs} e2e_p50_ms={:.2} e2e_p90_ms={:.2} per_step_p50_ms={:.3} {}",
         name(backend),
         percentile(&mut e2e, 0.5),
         percentile(&mut e2e, 0.9),
         percentile(&mut per_step, 0.5),
+        commit_stats(&server).await,
     );
     server.stop().await;
     line
@@ -154,25 +155,37 @@ pub async fn throughput(backend: Backend, runs: usize, length: usize) -> String 
     let steady_ms = ms(last_created, last);
     let steps = runs * length;
     let line = format!(
-        "RESULT peer=auterity backend={} shape=throughput runs={runs} steps={steps} wall_ms={wall_ms:.0} steps_per_s={:.0} create_ms={create_ms:.0} steady_steps={steady} steady_steps_per_s={:.0} mean_commit_batch={:.1}",
+        "RESULT peer=auterity backend={} shape=throughput runs={runs} steps={steps} wall_ms={wall_ms:.0} steps_per_s={:.0} create_ms={create_ms:.0} steady_steps={steady} steady_steps_per_s={:.0} {}",
         name(backend),
         steps as f64 / (wall_ms / 1000.0),
         steady as f64 / (steady_ms / 1000.0),
-        mean_commit_batch(&server).await,
+        commit_stats(&server).await,
     );
     server.stop().await;
     line
 }
 
-/// Transitions per group commit, from `/metrics` (process-wide: this benchmark's server only).
-async fn mean_commit_batch(server: &TestServer) -> f64 {
+/// Group commits of transitions and of run starts, from `/metrics` (process-wide: this
+/// benchmark's server only): mean batch size and mean write time of each.
+async fn commit_stats(server: &TestServer) -> String {
     let text = server.client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
     let value = |name: &str| {
         text.lines()
             .find_map(|line| line.strip_prefix(name).and_then(|rest| rest.trim().parse::<f64>().ok()))
             .unwrap_or(f64::NAN)
     };
-    value("auterity_workflow_commit_batch_size_sum") / value("auterity_workflow_commit_batch_size_count")
+    let mut stats = Vec::new();
+    for group in ["commit", "start"] {
+        let batches = value(&format!("auterity_workflow_{group}_batch_size_count"));
+        let items = value(&format!("auterity_workflow_{group}_batch_size_sum"));
+        let seconds = value(&format!("auterity_workflow_{group}_seconds_sum"));
+        stats.push(format!(
+            "{group}s={batches:.0} mean_{group}_batch={:.1} mean_{group}_ms={:.2}",
+            items / batches,
+            seconds * 1000.0 / batches
+        ));
+    }
+    stats.join(" ")
 }
 
 fn timestamp(value: &Value) -> chrono::DateTime<chrono::Utc> {

@@ -12,6 +12,7 @@ mod dispatch;
 mod execute;
 pub mod finish;
 mod gauges;
+mod group;
 pub mod http;
 pub mod keys;
 pub mod live;
@@ -23,6 +24,7 @@ pub mod redact;
 mod saga;
 pub mod service;
 pub mod signals;
+mod starts;
 mod subworkflow;
 mod waits;
 
@@ -36,6 +38,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 
 pub use commit::Committer;
 pub use outcome::Outcome;
+pub use starts::RunStarts;
 
 use crate::definition::WorkflowDefinition;
 use crate::expr::ValueTemplate;
@@ -88,6 +91,7 @@ pub struct Engine {
     store: Store,
     config: EngineConfig,
     committer: Committer,
+    starts: RunStarts,
     wake: Arc<Notify>,
     definitions: DefinitionCache,
     /// Secret names each definition version reads (compiling every expression per step would cost
@@ -110,12 +114,14 @@ pub struct Engine {
 impl Engine {
     pub fn new(store: Store, events: auterity_events::Events, config: EngineConfig) -> Arc<Self> {
         let committer = Committer::start(store.clone(), events.clone());
+        let starts = RunStarts::start(store.clone(), events.clone());
         let bus_events = events.subscribe(auterity_events::EventFilter::all());
         Arc::new(Self {
             store,
             permits: Arc::new(Semaphore::new(config.concurrency)),
             config,
             committer,
+            starts,
             wake: Arc::new(Notify::new()),
             definitions: Mutex::new(HashMap::new()),
             secret_names: Mutex::new(HashMap::new()),
@@ -154,6 +160,11 @@ impl Engine {
 
     pub fn committer(&self) -> &Committer {
         &self.committer
+    }
+
+    /// Where runs are started (group-committed).
+    pub fn starts(&self) -> &RunStarts {
+        &self.starts
     }
 
     /// The outbound client every call made for a workflow goes through.

@@ -5,7 +5,7 @@ use auterity_store::{OrgScope, Store, StoreError};
 use auterity_types::error::FieldError;
 use auterity_types::records::{Effects, PageRequest};
 use auterity_types::workflow_records::{
-    AttemptRecord, RunChange, RunFilter, RunRecord, StepRecord, Transition, WorkflowRecord, WorkflowVersion,
+    AttemptRecord, NewRun, RunChange, RunFilter, RunRecord, StepRecord, Transition, WorkflowRecord, WorkflowVersion,
     run_status, step_status,
 };
 use auterity_types::{ErrorCode, OrgId, UserId};
@@ -213,8 +213,7 @@ impl WorkflowService {
     ) -> Result<RunRecord, WorkflowError> {
         let workflow = self.get(org, workflow_id).await?;
         let (run, steps, effects) = self.prepare_run(&workflow, user, request)?;
-        self.store.workflows.create_run(&run, &steps, &effects).await?;
-        self.run_created();
+        self.write_run(NewRun { run: run.clone(), steps, effects, receipt: None, advance: None }).await?;
         Ok(run)
     }
 
@@ -250,8 +249,7 @@ impl WorkflowService {
     ) -> Result<RunRecord, WorkflowError> {
         let (run, steps, effects) =
             self.prepare_version(org, user, workflow_id, version, definition, request, rerun_of)?;
-        self.store.workflows.create_run(&run, &steps, &effects).await?;
-        self.run_created();
+        self.write_run(NewRun { run: run.clone(), steps, effects, receipt: None, advance: None }).await?;
         Ok(run)
     }
 
@@ -305,6 +303,16 @@ impl WorkflowService {
         let event_type = if queued { "workflow.run.queued" } else { "workflow.run.started" };
         let event = plan::event(&run, event_type, run_started_payload(&run));
         Ok((run, steps, Effects::none().event(event)))
+    }
+
+    /// Writes a prepared run (group-committed with concurrent starts); counts it and wakes the
+    /// engine. `Ok(false)` when its receipt exists or its cron tick was taken: nothing written.
+    pub(crate) async fn write_run(&self, run: NewRun) -> Result<bool, StoreError> {
+        let written = self.engine.starts().write(run).await?;
+        if written {
+            self.run_created();
+        }
+        Ok(written)
     }
 
     /// Call once pending runs were admitted: wakes the engine.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use auterity_store::{OrgScope, StoreError};
 use auterity_types::trigger_records::{CronAdvance, TriggerReceipt, TriggerRecord};
-use auterity_types::workflow_records::{RunRecord, WorkflowRecord};
+use auterity_types::workflow_records::{NewRun, RunRecord, WorkflowRecord};
 use auterity_types::{ErrorCode, OrgId, SystemEvent};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -294,13 +294,9 @@ impl TriggerService {
         let request =
             StartRun { inputs, trigger: trigger.kind.clone(), priority: i32::try_from(priority).unwrap_or(0) };
         let (run, steps, effects) = self.workflows.prepare_run(&workflow, workflow.user_id, request)?;
-        let receipt = receipt(run.id);
-        let store = &self.workflows.store().triggers;
-        if !store.start_triggered_run(&receipt, advance, &run, &steps, &effects).await? {
-            return Ok(None);
-        }
-        self.workflows.run_created();
-        Ok(Some(run))
+        let receipt = Some(receipt(run.id));
+        let start = NewRun { run: run.clone(), steps, effects, receipt, advance: advance.cloned() };
+        Ok(self.workflows.write_run(start).await?.then_some(run))
     }
 }
 

@@ -1,0 +1,131 @@
+// `WorkflowRepo::create_runs`: many run starts (manual, webhook, event, cron) in one
+// transaction. Most take a set-based path — one read of the workflows and one of the users they
+// name, one insert each of receipts, runs, steps, `unified_executions` rows and events, one
+// update of the triggers' `last_fired_at` — so a burst of webhook deliveries costs a few
+// statements and one fsync'd commit, not eight statements and a commit each. Cron starts (which
+// claim their tick first), and every start of a batch whose set-based write failed, go one by one
+// under savepoints, where a bad one fails alone.
+// Included by `sql/mod.rs` into `sqlite` and `postgres`.
+
+/// Writes one start in the caller's transaction: claims the cron tick, records the receipt, sets
+/// the trigger's `last_fired_at`, inserts the run. `Ok(false)` (the caller rolls back) when the
+/// tick was taken or the receipt exists.
+async fn write_start(
+    tx: &mut Tx,
+    receipt: Option<&TriggerReceipt>,
+    advance: Option<&CronAdvance>,
+    run: &RunRecord,
+    steps: &[StepRecord],
+    effects: &Effects,
+) -> Result<bool, StoreError> {
+    if let Some(receipt) = receipt {
+        if let Some(advance) = advance
+            && !advance_cron(tx, receipt.workflow_id, &receipt.trigger_id, advance).await?
+        {
+            return Ok(false);
+        }
+        if insert_receipts(tx, &[receipt]).await?.is_empty() {
+            return Ok(false);
+        }
+        touch_triggers(tx, &[receipt]).await?;
+    }
+    insert_run(tx, run, steps, effects).await?;
+    Ok(true)
+}
+
+/// Writes the starts `chosen` of `runs` set-based; fills their entries of `outcome`. Any error
+/// fails the whole batch (the caller then goes one by one).
+async fn write_starts_set_based(
+    tx: &mut Tx,
+    runs: &[NewRun],
+    chosen: &[usize],
+    outcome: &mut [Option<Result<bool, StoreError>>],
+) -> Result<(), StoreError> {
+    if chosen.is_empty() {
+        return Ok(());
+    }
+    let workflows = ids_with_orgs(tx, "workflows", &chosen.iter().map(|&i| runs[i].run.workflow_id).collect()).await?;
+    let users = ids_with_orgs(tx, "users", &chosen.iter().map(|&i| runs[i].run.created_by.0).collect()).await?;
+    let mut valid = Vec::new();
+    for &i in chosen {
+        let NewRun { run, steps, .. } = &runs[i];
+        if steps.iter().any(|step| step.run_id != run.id || step.org_id != run.org_id) {
+            outcome[i] = Some(Err(StoreError::NotFound("a step is not of this run".to_owned())));
+        } else if !workflows.contains(&(run.workflow_id, run.org_id.0)) || !users.contains(&(run.created_by.0, run.org_id.0))
+        {
+            outcome[i] = Some(Err(StoreError::NotFound("workflow or user not in organization".to_owned())));
+        } else {
+            valid.push(i);
+        }
+    }
+    let receipts: Vec<&TriggerReceipt> = valid.iter().filter_map(|&i| runs[i].receipt.as_ref()).collect();
+    let recorded = insert_receipts(tx, &receipts).await?;
+    let recorded_receipts: Vec<&TriggerReceipt> =
+        receipts.into_iter().filter(|r| recorded.contains(&r.run_id)).collect();
+    touch_triggers(tx, &recorded_receipts).await?;
+    let mut written = Vec::new();
+    for i in valid {
+        let start = &runs[i];
+        if start.receipt.as_ref().is_some_and(|r| !recorded.contains(&r.run_id)) {
+            outcome[i] = Some(Ok(false));
+        } else {
+            written.push(i);
+        }
+    }
+    insert_run_rows(tx, &written.iter().map(|&i| &runs[i].run).collect::<Vec<_>>()).await?;
+    let steps: Vec<StepRecord> = written.iter().flat_map(|&i| runs[i].steps.iter().cloned()).collect();
+    insert_steps(tx, &steps, false).await?;
+    let events: Vec<&SystemEvent> = written.iter().flat_map(|&i| runs[i].effects.events.iter()).collect();
+    insert_events(tx, &events).await?;
+    for &i in &written {
+        for entry in &runs[i].effects.audit {
+            insert_audit(tx, entry).await?;
+        }
+        outcome[i] = Some(Ok(true));
+    }
+    Ok(())
+}
+
+impl SqlRepos {
+    /// `create_runs`. Retried as a whole when PostgreSQL aborts it for a deadlock.
+    async fn start_runs(&self, runs: &[NewRun]) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
+        if runs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut retries = 0;
+        let mut set_based = true;
+        loop {
+            match self.try_start_runs(runs, set_based).await {
+                Err(err) if retries < COMMIT_RETRIES && is_retryable(&err) => retries += 1,
+                Err(err) if set_based && is_skippable(&err) => {
+                    tracing::debug!(error = %err, "set-based run starts failed; writing them one by one");
+                    set_based = false;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    async fn try_start_runs(&self, runs: &[NewRun], set_based: bool) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let mut outcome: Vec<Option<Result<bool, StoreError>>> = runs.iter().map(|_| None).collect();
+        let (chosen, one_by_one): (Vec<usize>, Vec<usize>) =
+            (0..runs.len()).partition(|&i| set_based && runs[i].advance.is_none());
+        write_starts_set_based(&mut tx, runs, &chosen, &mut outcome).await?;
+        for i in one_by_one {
+            let NewRun { run, steps, effects, receipt, advance } = &runs[i];
+            raw(&mut tx, "SAVEPOINT run_start").await?;
+            let result = match write_start(&mut tx, receipt.as_ref(), advance.as_ref(), run, steps, effects).await {
+                Err(err) if !is_skippable(&err) => return Err(err),
+                result => result,
+            };
+            if !matches!(result, Ok(true)) {
+                raw(&mut tx, "ROLLBACK TO SAVEPOINT run_start").await?;
+            }
+            raw(&mut tx, "RELEASE SAVEPOINT run_start").await?;
+            outcome[i] = Some(result);
+        }
+        tx.commit().await?;
+        Ok(outcome.into_iter().map(|o| o.unwrap_or(Ok(false))).collect())
+    }
+}
