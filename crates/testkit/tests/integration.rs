@@ -81,22 +81,26 @@ mod bench {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "benchmark; run by bench/webhook_starts.sh"]
     async fn webhook_starts_sqlite() {
-        let rate =
+        let (rate, stats) =
             crate::http::triggers::webhook_starts_throughput(auterity_testkit::Backend::Sqlite, REQUESTS, CONCURRENCY)
                 .await;
-        println!("webhook_starts sqlite: {rate:.0} starts/s ({REQUESTS} signed deliveries, {CONCURRENCY} clients)");
+        println!(
+            "webhook_starts sqlite: {rate:.0} starts/s ({REQUESTS} signed deliveries, {CONCURRENCY} clients) {stats}"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "benchmark; run by bench/webhook_starts.sh"]
     async fn webhook_starts_postgres() {
-        let rate = crate::http::triggers::webhook_starts_throughput(
+        let (rate, stats) = crate::http::triggers::webhook_starts_throughput(
             auterity_testkit::Backend::Postgres,
             REQUESTS,
             CONCURRENCY,
         )
         .await;
-        println!("webhook_starts postgres: {rate:.0} starts/s ({REQUESTS} signed deliveries, {CONCURRENCY} clients)");
+        println!(
+            "webhook_starts postgres: {rate:.0} starts/s ({REQUESTS} signed deliveries, {CONCURRENCY} clients) {stats}"
+        );
     }
 }
 

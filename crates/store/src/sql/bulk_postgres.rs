@@ -81,25 +81,15 @@ async fn insert_events(tx: &mut Tx, events: &[&SystemEvent]) -> Result<(), Store
     if events.is_empty() {
         return Ok(());
     }
-    sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO outbox (event_id, event_type, source_service, correlation_id, causation_id, org_id, \
          cloudevent, created_at) \
          SELECT id, kind, source, correlation, causation, org, body, at \
          FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::uuid[], $6::uuid[], $7::jsonb[], \
          $8::timestamptz[]) WITH ORDINALITY AS e(id, kind, source, correlation, causation, org, body, at, n) \
          ORDER BY n",
-    )
-    .bind(events.iter().map(|e| e.event_id).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.event_type.clone()).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.source_service.clone()).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.correlation_id).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.causation_id).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.org_id.map(|id| id.0)).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| Json(e.to_cloudevent())).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| at(e.timestamp)).collect::<Vec<_>>())
-    .execute(&mut **tx)
-    .await
-    .map_err(map_write_error)?;
+    );
+    bind_events(query, events).execute(&mut **tx).await.map_err(map_write_error)?;
     Ok(())
 }
 
@@ -322,7 +312,9 @@ async fn insert_receipts(tx: &mut Tx, receipts: &[&TriggerReceipt]) -> Result<Ha
     rows.iter().map(|row| Ok(row.try_get("run_id")?)).collect()
 }
 
-/// Sets each trigger's `last_fired_at` to its latest receipt's time.
+/// Sets each trigger's `last_fired_at` to its latest receipt's time. A trigger row another start
+/// batch holds is skipped, not waited for: that batch sets it to a time as recent, and waiting
+/// would make concurrent batches of one trigger's deliveries commit one after the other.
 async fn touch_triggers(tx: &mut Tx, receipts: &[&TriggerReceipt]) -> Result<(), StoreError> {
     let mut latest: std::collections::BTreeMap<(Uuid, &str), DateTime<Utc>> = std::collections::BTreeMap::new();
     for receipt in receipts {
@@ -334,8 +326,12 @@ async fn touch_triggers(tx: &mut Tx, receipts: &[&TriggerReceipt]) -> Result<(),
     }
     sqlx::query(
         "UPDATE workflow_triggers SET last_fired_at = v.fired_at \
-         FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[]) AS v(workflow_id, trigger_id, fired_at) \
-         WHERE workflow_triggers.workflow_id = v.workflow_id AND workflow_triggers.trigger_id = v.trigger_id",
+         FROM (SELECT t.workflow_id, t.trigger_id, u.fired_at FROM workflow_triggers t \
+         JOIN UNNEST($1::uuid[], $2::text[], $3::timestamptz[]) AS u(workflow_id, trigger_id, fired_at) \
+         ON t.workflow_id = u.workflow_id AND t.trigger_id = u.trigger_id \
+         FOR UPDATE OF t SKIP LOCKED) v \
+         WHERE workflow_triggers.workflow_id = v.workflow_id AND workflow_triggers.trigger_id = v.trigger_id \
+         AND (workflow_triggers.last_fired_at IS NULL OR workflow_triggers.last_fired_at < v.fired_at)",
     )
     .bind(latest.keys().map(|k| k.0).collect::<Vec<_>>())
     .bind(latest.keys().map(|k| k.1).collect::<Vec<_>>())
@@ -346,75 +342,131 @@ async fn touch_triggers(tx: &mut Tx, receipts: &[&TriggerReceipt]) -> Result<(),
     Ok(())
 }
 
-/// The `(id, org_id)` pairs of `table` (`workflows` or `users`) among `ids`.
-async fn ids_with_orgs(tx: &mut Tx, table: &'static str, ids: &HashSet<Uuid>) -> Result<HashSet<(Uuid, Uuid)>, StoreError> {
-    let sql = match table {
-        "workflows" => "SELECT id, org_id FROM workflows WHERE id = ANY($1)",
-        _ => "SELECT id, org_id FROM users WHERE id = ANY($1)",
-    };
-    let rows = sqlx::query(sql).bind(ids.iter().copied().collect::<Vec<_>>()).fetch_all(&mut **tx).await?;
-    rows.iter().map(|row| Ok((row.try_get("id")?, row.try_get("org_id")?))).collect()
+/// The `(id, org_id)` pairs of the workflows among `workflows` and of the users among `users`.
+async fn orgs_of(tx: &mut Tx, workflows: &[Uuid], users: &[Uuid]) -> Result<OrgsOf, StoreError> {
+    let rows = sqlx::query(
+        "SELECT 'w' AS kind, id, org_id FROM workflows WHERE id = ANY($1) \
+         UNION ALL SELECT 'u' AS kind, id, org_id FROM users WHERE id = ANY($2)",
+    )
+    .bind(workflows)
+    .bind(users)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut found = OrgsOf::default();
+    for row in rows {
+        let kind: String = row.try_get("kind")?;
+        let pair = (row.try_get("id")?, row.try_get("org_id")?);
+        if kind == "w" { found.workflows.insert(pair) } else { found.users.insert(pair) };
+    }
+    Ok(found)
 }
 
-/// Inserts run rows and their `unified_executions` rows (no checks: the caller checked workflow
-/// and creator).
-async fn insert_run_rows(tx: &mut Tx, runs: &[&RunRecord]) -> Result<(), StoreError> {
-    if runs.is_empty() {
-        return Ok(());
+/// Writes the rows of started runs in one statement (one round trip): each trigger's
+/// `last_fired_at` (as [`touch_triggers`]), the runs, their `unified_executions` rows, their steps
+/// and their events. No checks: the caller checked workflows, creators and receipts.
+async fn insert_started(
+    tx: &mut Tx,
+    receipts: &[&TriggerReceipt],
+    runs: &[&RunRecord],
+    steps: &[StepRecord],
+    events: &[&SystemEvent],
+) -> Result<(), StoreError> {
+    let mut latest: std::collections::BTreeMap<(Uuid, &str), DateTime<Utc>> = std::collections::BTreeMap::new();
+    for receipt in receipts {
+        let entry = latest.entry((receipt.workflow_id, receipt.trigger_id.as_str())).or_insert(receipt.created_at);
+        *entry = (*entry).max(receipt.created_at);
     }
     let ids: Vec<Uuid> = runs.iter().map(|r| r.id).collect();
     let orgs: Vec<Uuid> = runs.iter().map(|r| r.org_id.0).collect();
     let creators: Vec<Uuid> = runs.iter().map(|r| r.created_by.0).collect();
     let statuses: Vec<&str> = runs.iter().map(|r| r.status.as_str()).collect();
     let completed: Vec<Option<DateTime<Utc>>> = runs.iter().map(|r| r.completed_at.map(at)).collect();
-    sqlx::query(concat!(
-        "INSERT INTO workflow_runs (",
-        run_columns!(),
-        ") SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::int4[], $5::text[], $6::jsonb[], \
-         $7::jsonb[], $8::jsonb[], $9::int4[], $10::text[], $11::uuid[], $12::text[], $13::uuid[], $14::text[], \
-         $15::uuid[], $16::timestamptz[], $17::timestamptz[], $18::timestamptz[], $19::timestamptz[], $20::uuid[])"
-    ))
-    .bind(&ids)
-    .bind(&orgs)
-    .bind(runs.iter().map(|r| r.workflow_id).collect::<Vec<_>>())
-    .bind(runs.iter().map(|r| r.version).collect::<Vec<_>>())
-    .bind(&statuses)
-    .bind(runs.iter().map(|r| Json(&r.inputs)).collect::<Vec<_>>())
-    .bind(runs.iter().map(|r| r.output.as_ref().map(Json)).collect::<Vec<_>>())
-    .bind(runs.iter().map(|r| r.error.as_ref().map(Json)).collect::<Vec<_>>())
-    .bind(runs.iter().map(|r| r.priority).collect::<Vec<_>>())
-    .bind(runs.iter().map(|r| r.concurrency_key.as_deref()).collect::<Vec<_>>())
-    .bind(runs.iter().map(|r| r.parent_run_id).collect::<Vec<_>>())
-    .bind(runs.iter().map(|r| r.parent_step_key.as_deref()).collect::<Vec<_>>())
-    .bind(runs.iter().map(|r| r.correlation_id).collect::<Vec<_>>())
-    .bind(runs.iter().map(|r| r.trigger.as_str()).collect::<Vec<_>>())
-    .bind(&creators)
-    .bind(runs.iter().map(|r| at(r.created_at)).collect::<Vec<_>>())
-    .bind(runs.iter().map(|r| r.started_at.map(at)).collect::<Vec<_>>())
-    .bind(&completed)
-    .bind(runs.iter().map(|r| at(r.updated_at)).collect::<Vec<_>>())
-    .bind(runs.iter().map(|r| r.rerun_of).collect::<Vec<_>>())
-    .execute(&mut **tx)
-    .await
-    .map_err(map_write_error)?;
-    sqlx::query(
-        "INSERT INTO unified_executions (id, org_id, execution_type, source_system, source_id, user_id, status, \
-         started_at, completed_at, error_message, metadata) \
-         SELECT v.id, v.org_id, 'workflow', 'autmatrix', v.id, v.user_id, v.status, v.started_at, v.completed_at, \
-         v.error_message, v.metadata \
-         FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::timestamptz[], $6::timestamptz[], \
-         $7::text[], $8::jsonb[]) AS v(id, org_id, user_id, status, started_at, completed_at, error_message, metadata)",
-    )
-    .bind(&ids)
-    .bind(&orgs)
-    .bind(&creators)
-    .bind(&statuses)
-    .bind(runs.iter().map(|r| at(r.started_at.unwrap_or(r.created_at))).collect::<Vec<_>>())
-    .bind(&completed)
-    .bind(runs.iter().map(|r| error_message(r.error.as_ref())).collect::<Vec<_>>())
-    .bind(runs.iter().map(|r| Json(unified_metadata(r))).collect::<Vec<_>>())
-    .execute(&mut **tx)
-    .await
-    .map_err(map_write_error)?;
+    let query = sqlx::query(STARTED_SQL)
+        // $1–$3: triggers fired.
+        .bind(latest.keys().map(|k| k.0).collect::<Vec<_>>())
+        .bind(latest.keys().map(|k| k.1).collect::<Vec<_>>())
+        .bind(latest.values().map(|t| at(*t)).collect::<Vec<_>>())
+        // $4–$23: runs.
+        .bind(&ids)
+        .bind(&orgs)
+        .bind(runs.iter().map(|r| r.workflow_id).collect::<Vec<_>>())
+        .bind(runs.iter().map(|r| r.version).collect::<Vec<_>>())
+        .bind(&statuses)
+        .bind(runs.iter().map(|r| Json(&r.inputs)).collect::<Vec<_>>())
+        .bind(runs.iter().map(|r| r.output.as_ref().map(Json)).collect::<Vec<_>>())
+        .bind(runs.iter().map(|r| r.error.as_ref().map(Json)).collect::<Vec<_>>())
+        .bind(runs.iter().map(|r| r.priority).collect::<Vec<_>>())
+        .bind(runs.iter().map(|r| r.concurrency_key.as_deref()).collect::<Vec<_>>())
+        .bind(runs.iter().map(|r| r.parent_run_id).collect::<Vec<_>>())
+        .bind(runs.iter().map(|r| r.parent_step_key.as_deref()).collect::<Vec<_>>())
+        .bind(runs.iter().map(|r| r.correlation_id).collect::<Vec<_>>())
+        .bind(runs.iter().map(|r| r.trigger.as_str()).collect::<Vec<_>>())
+        .bind(&creators)
+        .bind(runs.iter().map(|r| at(r.created_at)).collect::<Vec<_>>())
+        .bind(runs.iter().map(|r| r.started_at.map(at)).collect::<Vec<_>>())
+        .bind(&completed)
+        .bind(runs.iter().map(|r| at(r.updated_at)).collect::<Vec<_>>())
+        .bind(runs.iter().map(|r| r.rerun_of).collect::<Vec<_>>())
+        // $24–$31: their `unified_executions` rows.
+        .bind(&ids)
+        .bind(&orgs)
+        .bind(&creators)
+        .bind(&statuses)
+        .bind(runs.iter().map(|r| at(r.started_at.unwrap_or(r.created_at))).collect::<Vec<_>>())
+        .bind(&completed)
+        .bind(runs.iter().map(|r| error_message(r.error.as_ref())).collect::<Vec<_>>())
+        .bind(runs.iter().map(|r| Json(unified_metadata(r))).collect::<Vec<_>>());
+    // $32–$49: steps; $50–$57: events.
+    bind_events(bind_steps(query, steps), events).execute(&mut **tx).await.map_err(map_write_error)?;
     Ok(())
 }
+
+/// Binds `events` column by column (8 arrays) after the parameters already bound.
+fn bind_events<'q>(
+    query: sqlx::query::Query<'q, Db, sqlx::postgres::PgArguments>,
+    events: &[&SystemEvent],
+) -> sqlx::query::Query<'q, Db, sqlx::postgres::PgArguments> {
+    query
+        .bind(events.iter().map(|e| e.event_id).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.event_type.clone()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.source_service.clone()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.correlation_id).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.causation_id).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.org_id.map(|id| id.0)).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| Json(e.to_cloudevent())).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| at(e.timestamp)).collect::<Vec<_>>())
+}
+
+/// `insert_started`'s statement: data-modifying CTEs, each fed by arrays. The steps' and
+/// `unified_executions`' foreign keys to the runs are checked at the end of the statement, when
+/// the runs are in.
+const STARTED_SQL: &str = concat!(
+    "WITH touched AS (UPDATE workflow_triggers SET last_fired_at = v.fired_at \
+     FROM (SELECT t.workflow_id, t.trigger_id, u.fired_at FROM workflow_triggers t \
+     JOIN UNNEST($1::uuid[], $2::text[], $3::timestamptz[]) AS u(workflow_id, trigger_id, fired_at) \
+     ON t.workflow_id = u.workflow_id AND t.trigger_id = u.trigger_id FOR UPDATE OF t SKIP LOCKED) v \
+     WHERE workflow_triggers.workflow_id = v.workflow_id AND workflow_triggers.trigger_id = v.trigger_id \
+     AND (workflow_triggers.last_fired_at IS NULL OR workflow_triggers.last_fired_at < v.fired_at)), \
+     runs AS (INSERT INTO workflow_runs (",
+    run_columns!(),
+    ") SELECT * FROM UNNEST($4::uuid[], $5::uuid[], $6::uuid[], $7::int4[], $8::text[], $9::jsonb[], \
+     $10::jsonb[], $11::jsonb[], $12::int4[], $13::text[], $14::uuid[], $15::text[], $16::uuid[], $17::text[], \
+     $18::uuid[], $19::timestamptz[], $20::timestamptz[], $21::timestamptz[], $22::timestamptz[], $23::uuid[])), \
+     unified AS (INSERT INTO unified_executions (id, org_id, execution_type, source_system, source_id, user_id, \
+     status, started_at, completed_at, error_message, metadata) \
+     SELECT v.id, v.org_id, 'workflow', 'autmatrix', v.id, v.user_id, v.status, v.started_at, v.completed_at, \
+     v.error_message, v.metadata FROM UNNEST($24::uuid[], $25::uuid[], $26::uuid[], $27::text[], \
+     $28::timestamptz[], $29::timestamptz[], $30::text[], $31::jsonb[]) \
+     AS v(id, org_id, user_id, status, started_at, completed_at, error_message, metadata)), \
+     steps AS (INSERT INTO workflow_steps (",
+    step_columns!(),
+    ") SELECT * FROM UNNEST($32::uuid[], $33::text[], $34::text[], $35::uuid[], $36::text[], $37::int4[], \
+     $38::int4[], $39::jsonb[], $40::jsonb[], $41::jsonb[], $42::int4[], $43::timestamptz[], $44::timestamptz[], \
+     $45::text[], $46::timestamptz[], $47::timestamptz[], $48::timestamptz[], $49::timestamptz[])), \
+     events AS (INSERT INTO outbox (event_id, event_type, source_service, correlation_id, causation_id, org_id, \
+     cloudevent, created_at) SELECT id, kind, source, correlation, causation, org, body, at \
+     FROM UNNEST($50::uuid[], $51::text[], $52::text[], $53::uuid[], $54::uuid[], $55::uuid[], $56::jsonb[], \
+     $57::timestamptz[]) WITH ORDINALITY AS e(id, kind, source, correlation, causation, org, body, at, n) \
+     ORDER BY n) \
+     SELECT 1"
+);

@@ -322,23 +322,40 @@ async fn touch_triggers(tx: &mut Tx, receipts: &[&TriggerReceipt]) -> Result<(),
     Ok(())
 }
 
-/// The `(id, org_id)` pairs of `table` (`workflows` or `users`) among `ids`.
-async fn ids_with_orgs(tx: &mut Tx, table: &'static str, ids: &HashSet<Uuid>) -> Result<HashSet<(Uuid, Uuid)>, StoreError> {
-    let ids: Vec<Uuid> = ids.iter().copied().collect();
-    let mut found = HashSet::new();
-    for chunk in ids.chunks(BATCH_ROWS) {
-        let mut query = QueryBuilder::<Db>::new("SELECT id, org_id FROM ");
-        query.push(table).push(" WHERE id IN (");
-        let mut list = query.separated(", ");
-        for id in chunk {
-            list.push_bind(*id);
-        }
-        query.push(")");
-        for row in query.build().fetch_all(&mut **tx).await? {
-            found.insert((row.try_get("id")?, row.try_get("org_id")?));
+/// The `(id, org_id)` pairs of the workflows among `workflows` and of the users among `users`.
+async fn orgs_of(tx: &mut Tx, workflows: &[Uuid], users: &[Uuid]) -> Result<OrgsOf, StoreError> {
+    let mut found = OrgsOf::default();
+    for (table, ids, into) in [("workflows", workflows, &mut found.workflows), ("users", users, &mut found.users)] {
+        for chunk in ids.chunks(BATCH_ROWS) {
+            let mut query = QueryBuilder::<Db>::new("SELECT id, org_id FROM ");
+            query.push(table).push(" WHERE id IN (");
+            let mut list = query.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            query.push(")");
+            for row in query.build().fetch_all(&mut **tx).await? {
+                into.insert((row.try_get("id")?, row.try_get("org_id")?));
+            }
         }
     }
     Ok(found)
+}
+
+/// Writes the rows of started runs: each trigger's `last_fired_at`, the runs, their
+/// `unified_executions` rows, their steps and their events. No checks: the caller checked
+/// workflows, creators and receipts.
+async fn insert_started(
+    tx: &mut Tx,
+    receipts: &[&TriggerReceipt],
+    runs: &[&RunRecord],
+    steps: &[StepRecord],
+    events: &[&SystemEvent],
+) -> Result<(), StoreError> {
+    touch_triggers(tx, receipts).await?;
+    insert_run_rows(tx, runs).await?;
+    insert_steps(tx, steps, false).await?;
+    insert_events(tx, events).await
 }
 
 /// Inserts run rows (no checks: the caller checked workflow and creator).

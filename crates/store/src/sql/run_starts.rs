@@ -7,6 +7,13 @@
 // under savepoints, where a bad one fails alone.
 // Included by `sql/mod.rs` into `sqlite` and `postgres`.
 
+/// Workflows and users found by `orgs_of`, as `(id, org_id)`.
+#[derive(Default)]
+struct OrgsOf {
+    workflows: HashSet<(Uuid, Uuid)>,
+    users: HashSet<(Uuid, Uuid)>,
+}
+
 /// Writes one start in the caller's transaction: claims the cron tick, records the receipt, sets
 /// the trigger's `last_fired_at`, inserts the run. `Ok(false)` (the caller rolls back) when the
 /// tick was taken or the receipt exists.
@@ -44,8 +51,14 @@ async fn write_starts_set_based(
     if chosen.is_empty() {
         return Ok(());
     }
-    let workflows = ids_with_orgs(tx, "workflows", &chosen.iter().map(|&i| runs[i].run.workflow_id).collect()).await?;
-    let users = ids_with_orgs(tx, "users", &chosen.iter().map(|&i| runs[i].run.created_by.0).collect()).await?;
+    let workflow_ids: HashSet<Uuid> = chosen.iter().map(|&i| runs[i].run.workflow_id).collect();
+    let user_ids: HashSet<Uuid> = chosen.iter().map(|&i| runs[i].run.created_by.0).collect();
+    let OrgsOf { workflows, users } = orgs_of(
+        tx,
+        &workflow_ids.into_iter().collect::<Vec<_>>(),
+        &user_ids.into_iter().collect::<Vec<_>>(),
+    )
+    .await?;
     let mut valid = Vec::new();
     for &i in chosen {
         let NewRun { run, steps, .. } = &runs[i];
@@ -62,7 +75,6 @@ async fn write_starts_set_based(
     let recorded = insert_receipts(tx, &receipts).await?;
     let recorded_receipts: Vec<&TriggerReceipt> =
         receipts.into_iter().filter(|r| recorded.contains(&r.run_id)).collect();
-    touch_triggers(tx, &recorded_receipts).await?;
     let mut written = Vec::new();
     for i in valid {
         let start = &runs[i];
@@ -72,11 +84,10 @@ async fn write_starts_set_based(
             written.push(i);
         }
     }
-    insert_run_rows(tx, &written.iter().map(|&i| &runs[i].run).collect::<Vec<_>>()).await?;
     let steps: Vec<StepRecord> = written.iter().flat_map(|&i| runs[i].steps.iter().cloned()).collect();
-    insert_steps(tx, &steps, false).await?;
     let events: Vec<&SystemEvent> = written.iter().flat_map(|&i| runs[i].effects.events.iter()).collect();
-    insert_events(tx, &events).await?;
+    let written_runs: Vec<&RunRecord> = written.iter().map(|&i| &runs[i].run).collect();
+    insert_started(tx, &recorded_receipts, &written_runs, &steps, &events).await?;
     for &i in &written {
         for entry in &runs[i].effects.audit {
             insert_audit(tx, entry).await?;

@@ -167,7 +167,7 @@ pub async fn throughput(backend: Backend, runs: usize, length: usize) -> String 
 
 /// Group commits of transitions and of run starts, from `/metrics` (process-wide: this
 /// benchmark's server only): mean batch size and mean write time of each.
-async fn commit_stats(server: &TestServer) -> String {
+pub async fn commit_stats(server: &TestServer) -> String {
     let text = server.client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
     let value = |name: &str| {
         text.lines()

@@ -586,7 +586,8 @@ pub async fn pending_runs_survive_a_restart(backend: Backend) {
 /// Benchmark (ignored by default; `bench/webhook_starts.sh` runs it): signed webhook deliveries,
 /// each answered 202 only once its run is committed, from `concurrency` keep-alive clients. The
 /// server runs the `api` role only, so the measure is webhook-to-run-recorded, not execution.
-pub async fn webhook_starts_throughput(backend: Backend, requests: usize, concurrency: usize) -> f64 {
+/// Starts per second, and the group-commit figures from `/metrics`.
+pub async fn webhook_starts_throughput(backend: Backend, requests: usize, concurrency: usize) -> (f64, String) {
     let server = TestServer::start_with(backend, |c| {
         c.roles = vec![Role::Api];
         c.storage.max_connections = 16;
@@ -643,6 +644,7 @@ pub async fn webhook_starts_throughput(backend: Backend, requests: usize, concur
         .await
         .unwrap();
     assert_eq!(recorded as usize, requests, "every accepted delivery is a recorded run");
+    let stats = super::engine_bench::commit_stats(&server).await;
     server.stop().await;
-    requests as f64 / elapsed
+    (requests as f64 / elapsed, stats)
 }
