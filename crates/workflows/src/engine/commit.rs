@@ -15,7 +15,7 @@ pub struct Committer {
 
 impl Committer {
     pub fn start(store: Store, events: auterity_events::Events) -> Self {
-        let queue = GroupQueue::start(MAX_BATCH, 1, "commit", move |transitions: Vec<Transition>| {
+        let queue = GroupQueue::start(MAX_BATCH, "commit", move |transitions: Vec<Transition>| {
             let (store, events) = (store.clone(), events.clone());
             async move {
                 let committed = store.workflows.commit_and_claim(&transitions).await?;

@@ -21,62 +21,49 @@ impl<T, R> Clone for GroupQueue<T, R> {
 }
 
 impl<T: Send + 'static, R: Send + 'static> GroupQueue<T, R> {
-    /// Starts `writers` writing tasks sharing one queue. Each takes what is queued (at most
-    /// `max_batch` items, in queue order) and passes it to `write`, which answers one result per
-    /// item in the same order; with more than one writer, a batch is written while the previous
-    /// one commits. The histograms `auterity_workflow_{name}_batch_size` and
-    /// `auterity_workflow_{name}_seconds` record each batch's size and how long its write took.
-    pub fn start<F, Fut>(max_batch: usize, writers: usize, name: &'static str, write: F) -> Self
+    /// Starts the writing task. `write` gets each batch (at most `max_batch` items, in queue
+    /// order) and answers one result per item, in the same order. The histograms
+    /// `auterity_workflow_{name}_batch_size` and `auterity_workflow_{name}_seconds` record each
+    /// batch's size and how long its write took.
+    pub fn start<F, Fut>(max_batch: usize, name: &'static str, mut write: F) -> Self
     where
-        F: Fn(Vec<T>) -> Fut + Send + Sync + 'static,
+        F: FnMut(Vec<T>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Vec<R>, StoreError>> + Send,
     {
-        let (sender, receiver) = mpsc::channel::<(T, Reply<R>)>(4096);
-        let receiver = std::sync::Arc::new(tokio::sync::Mutex::new(receiver));
-        let write = std::sync::Arc::new(write);
+        let (sender, mut receiver) = mpsc::channel::<(T, Reply<R>)>(4096);
         let sizes = metrics::histogram!(format!("auterity_workflow_{name}_batch_size"));
         let durations = metrics::histogram!(format!("auterity_workflow_{name}_seconds"));
-        for _ in 0..writers.max(1) {
-            let (receiver, write, sizes, durations) =
-                (receiver.clone(), write.clone(), sizes.clone(), durations.clone());
-            tokio::spawn(async move {
-                loop {
-                    let batch = {
-                        let mut receiver = receiver.lock().await;
-                        let Some(first) = receiver.recv().await else { return };
-                        let mut batch = vec![first];
-                        while batch.len() < max_batch {
-                            match receiver.try_recv() {
-                                Ok(next) => batch.push(next),
-                                Err(_) => break,
-                            }
+        tokio::spawn(async move {
+            while let Some(first) = receiver.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < max_batch {
+                    match receiver.try_recv() {
+                        Ok(next) => batch.push(next),
+                        Err(_) => break,
+                    }
+                }
+                let (items, replies): (Vec<T>, Vec<Reply<R>>) = batch.into_iter().unzip();
+                sizes.record(items.len() as f64);
+                let count = items.len();
+                let started = std::time::Instant::now();
+                let written = write(items).await;
+                durations.record(started.elapsed().as_secs_f64());
+                match written {
+                    Ok(results) => {
+                        let mut results = results.into_iter();
+                        for reply in replies {
+                            let _ = reply.send(results.next().ok_or_else(|| "the write answered too few".to_owned()));
                         }
-                        batch
-                    };
-                    let (items, replies): (Vec<T>, Vec<Reply<R>>) = batch.into_iter().unzip();
-                    sizes.record(items.len() as f64);
-                    let count = items.len();
-                    let started = std::time::Instant::now();
-                    let written = write(items).await;
-                    durations.record(started.elapsed().as_secs_f64());
-                    match written {
-                        Ok(results) => {
-                            let mut results = results.into_iter();
-                            for reply in replies {
-                                let _ =
-                                    reply.send(results.next().ok_or_else(|| "the write answered too few".to_owned()));
-                            }
-                        }
-                        Err(error) => {
-                            tracing::warn!(%error, batch = count, "group commit failed");
-                            for reply in replies {
-                                let _ = reply.send(Err(error.to_string()));
-                            }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, batch = count, "group commit failed");
+                        for reply in replies {
+                            let _ = reply.send(Err(error.to_string()));
                         }
                     }
                 }
-            });
-        }
+            }
+        });
         Self { sender }
     }
 

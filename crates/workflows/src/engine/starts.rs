@@ -9,10 +9,6 @@ use super::group::GroupQueue;
 
 const MAX_BATCH: usize = 256;
 
-/// Start batches written at once: starts are independent of each other (a receipt written twice
-/// waits for the first and is then skipped), so one batch can be written while another commits.
-const WRITERS: usize = 2;
-
 #[derive(Clone)]
 pub struct RunStarts {
     queue: GroupQueue<NewRun, Result<bool, StoreError>>,
@@ -20,7 +16,7 @@ pub struct RunStarts {
 
 impl RunStarts {
     pub fn start(store: Store, events: auterity_events::Events) -> Self {
-        let queue = GroupQueue::start(MAX_BATCH, WRITERS, "start", move |runs: Vec<NewRun>| {
+        let queue = GroupQueue::start(MAX_BATCH, "start", move |runs: Vec<NewRun>| {
             let (store, events) = (store.clone(), events.clone());
             async move {
                 let outcome = store.workflows.create_runs(&runs).await?;
