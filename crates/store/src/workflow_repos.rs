@@ -74,7 +74,15 @@ pub trait WorkflowRepo: Send + Sync {
     /// `NotFound` when the workflow is not one of `run.org_id`'s, `run.created_by` is not one of
     /// its users, the version does not exist, or a step is not of this run and organization;
     /// `Conflict` when the run or a step key exists already.
-    async fn create_run(&self, run: &RunRecord, steps: &[StepRecord], effects: &Effects) -> Result<(), StoreError>;
+    async fn create_run(&self, run: &RunRecord, steps: &[StepRecord], effects: &Effects) -> Result<(), StoreError> {
+        let start =
+            NewRun { run: run.clone(), steps: steps.to_vec(), effects: effects.clone(), receipt: None, advance: None };
+        match self.create_runs(std::slice::from_ref(&start)).await?.pop() {
+            Some(Ok(_)) => Ok(()),
+            Some(Err(error)) => Err(error),
+            None => Err(StoreError::Unavailable("the run start was not answered".to_owned())),
+        }
+    }
     /// Starts many runs in ONE transaction (group commit of starts). Each is written as
     /// `create_run` writes it and answers on its own: `Ok(true)` written; `Ok(false)` its cron
     /// tick was taken or its receipt exists (a replay or redelivery); `Err` its own `NotFound` or

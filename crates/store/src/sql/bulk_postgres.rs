@@ -125,19 +125,11 @@ async fn guard_rows(tx: &mut Tx, guards: &[GuardRow<'_>]) -> Result<Vec<HeldGuar
     .bind(guards.iter().map(|g| g.org_id).collect::<Vec<_>>())
     .fetch_all(&mut **tx)
     .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(HeldGuard {
-                run_id: row.try_get("run_id")?,
-                step_key: row.try_get("step_key")?,
-                org_id: row.try_get("org_id")?,
-                run_status: row.try_get("status")?,
-            })
-        })
-        .collect()
+    rows.iter().map(HeldGuard::from_row).collect()
 }
 
-/// Applies `Set` changes (each to a different step); the same writes as [`apply_step_change`].
+/// Applies `Set` changes (each to a different step): status, output, error and timers; the lease
+/// is cleared.
 async fn set_steps(tx: &mut Tx, changes: &[(Uuid, DateTime<Utc>, &StepChange)]) -> Result<(), StoreError> {
     let sets: Vec<_> = changes
         .iter()
@@ -312,36 +304,6 @@ async fn insert_receipts(tx: &mut Tx, receipts: &[&TriggerReceipt]) -> Result<Ha
     rows.iter().map(|row| Ok(row.try_get("run_id")?)).collect()
 }
 
-/// Sets each trigger's `last_fired_at` to its latest receipt's time. A trigger row another start
-/// batch holds is skipped, not waited for: that batch sets it to a time as recent, and waiting
-/// would make concurrent batches of one trigger's deliveries commit one after the other.
-async fn touch_triggers(tx: &mut Tx, receipts: &[&TriggerReceipt]) -> Result<(), StoreError> {
-    let mut latest: std::collections::BTreeMap<(Uuid, &str), DateTime<Utc>> = std::collections::BTreeMap::new();
-    for receipt in receipts {
-        let entry = latest.entry((receipt.workflow_id, receipt.trigger_id.as_str())).or_insert(receipt.created_at);
-        *entry = (*entry).max(receipt.created_at);
-    }
-    if latest.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "UPDATE workflow_triggers SET last_fired_at = v.fired_at \
-         FROM (SELECT t.workflow_id, t.trigger_id, u.fired_at FROM workflow_triggers t \
-         JOIN UNNEST($1::uuid[], $2::text[], $3::timestamptz[]) AS u(workflow_id, trigger_id, fired_at) \
-         ON t.workflow_id = u.workflow_id AND t.trigger_id = u.trigger_id \
-         FOR UPDATE OF t SKIP LOCKED) v \
-         WHERE workflow_triggers.workflow_id = v.workflow_id AND workflow_triggers.trigger_id = v.trigger_id \
-         AND (workflow_triggers.last_fired_at IS NULL OR workflow_triggers.last_fired_at < v.fired_at)",
-    )
-    .bind(latest.keys().map(|k| k.0).collect::<Vec<_>>())
-    .bind(latest.keys().map(|k| k.1).collect::<Vec<_>>())
-    .bind(latest.values().map(|t| at(*t)).collect::<Vec<_>>())
-    .execute(&mut **tx)
-    .await
-    .map_err(map_write_error)?;
-    Ok(())
-}
-
 /// The `(id, org_id)` pairs of the workflows among `workflows` and of the users among `users`.
 async fn orgs_of(tx: &mut Tx, workflows: &[Uuid], users: &[Uuid]) -> Result<OrgsOf, StoreError> {
     let rows = sqlx::query(
@@ -362,8 +324,9 @@ async fn orgs_of(tx: &mut Tx, workflows: &[Uuid], users: &[Uuid]) -> Result<Orgs
 }
 
 /// Writes the rows of started runs in one statement (one round trip): each trigger's
-/// `last_fired_at` (as [`touch_triggers`]), the runs, their `unified_executions` rows, their steps
-/// and their events. No checks: the caller checked workflows, creators and receipts.
+/// `last_fired_at` (skipping a trigger row another transaction holds: that one sets as recent a
+/// time), the runs, their `unified_executions` rows, their steps and their events. No checks: the
+/// caller checked workflows, creators and receipts.
 async fn insert_started(
     tx: &mut Tx,
     receipts: &[&TriggerReceipt],
@@ -371,11 +334,7 @@ async fn insert_started(
     steps: &[StepRecord],
     events: &[&SystemEvent],
 ) -> Result<(), StoreError> {
-    let mut latest: std::collections::BTreeMap<(Uuid, &str), DateTime<Utc>> = std::collections::BTreeMap::new();
-    for receipt in receipts {
-        let entry = latest.entry((receipt.workflow_id, receipt.trigger_id.as_str())).or_insert(receipt.created_at);
-        *entry = (*entry).max(receipt.created_at);
-    }
+    let latest = latest_fired(receipts);
     let ids: Vec<Uuid> = runs.iter().map(|r| r.id).collect();
     let orgs: Vec<Uuid> = runs.iter().map(|r| r.org_id.0).collect();
     let creators: Vec<Uuid> = runs.iter().map(|r| r.created_by.0).collect();

@@ -84,17 +84,23 @@ async fn insert_events(tx: &mut Tx, events: &[&SystemEvent]) -> Result<(), Store
     Ok(())
 }
 
+/// Appends `(id, id, …)` of `ids` to `query`: the list of an `IN`.
+fn push_id_list(query: &mut QueryBuilder<'_, Db>, ids: &[Uuid]) {
+    query.push("(");
+    let mut list = query.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    query.push(")");
+}
+
 /// The `(id, org_id, status)` of those of `ids` that exist; locked when `lock` (PostgreSQL only:
 /// SQLite's write transaction already excludes every other writer).
 async fn select_runs(tx: &mut Tx, ids: &[Uuid], _lock: bool) -> Result<Vec<(Uuid, Uuid, String)>, StoreError> {
     let mut runs = Vec::new();
     for chunk in ids.chunks(BATCH_ROWS) {
-        let mut query = QueryBuilder::<Db>::new("SELECT id, org_id, status FROM workflow_runs WHERE id IN (");
-        let mut list = query.separated(", ");
-        for id in chunk {
-            list.push_bind(*id);
-        }
-        query.push(")");
+        let mut query = QueryBuilder::<Db>::new("SELECT id, org_id, status FROM workflow_runs WHERE id IN ");
+        push_id_list(&mut query, chunk);
         for row in query.build().fetch_all(&mut **tx).await? {
             runs.push((row.try_get("id")?, row.try_get("org_id")?, row.try_get("status")?));
         }
@@ -121,19 +127,14 @@ async fn guard_rows(tx: &mut Tx, guards: &[GuardRow<'_>]) -> Result<Vec<HeldGuar
         });
         query.push(")");
         for row in query.build().fetch_all(&mut **tx).await? {
-            held.push(HeldGuard {
-                run_id: row.try_get("run_id")?,
-                step_key: row.try_get("step_key")?,
-                org_id: row.try_get("org_id")?,
-                run_status: row.try_get("status")?,
-            });
+            held.push(HeldGuard::from_row(&row)?);
         }
     }
     Ok(held)
 }
 
 /// Applies `Set` changes (each to a different step) with one `UPDATE … FROM` a list of values per
-/// chunk; the same writes as [`apply_step_change`].
+/// chunk: status, output, error and timers; the lease is cleared.
 async fn set_steps(tx: &mut Tx, changes: &[(Uuid, DateTime<Utc>, &StepChange)]) -> Result<(), StoreError> {
     for chunk in changes.chunks(BATCH_ROWS) {
         let mut query = QueryBuilder::<Db>::new(
@@ -263,12 +264,9 @@ async fn upsert_attempts(tx: &mut Tx, attempts: &[(&AttemptRecord, Uuid)]) -> Re
 async fn runs_with_open_steps(tx: &mut Tx, runs: &[Uuid]) -> Result<HashSet<Uuid>, StoreError> {
     let mut open = HashSet::new();
     for chunk in runs.chunks(BATCH_ROWS) {
-        let mut query = QueryBuilder::<Db>::new("SELECT DISTINCT run_id FROM workflow_steps WHERE run_id IN (");
-        let mut list = query.separated(", ");
-        for id in chunk {
-            list.push_bind(*id);
-        }
-        query.push(") AND status IN ('ready', 'pending', 'waiting', 'running')");
+        let mut query = QueryBuilder::<Db>::new("SELECT DISTINCT run_id FROM workflow_steps WHERE run_id IN ");
+        push_id_list(&mut query, chunk);
+        query.push(" AND status IN ('ready', 'pending', 'waiting', 'running')");
         for row in query.build().fetch_all(&mut **tx).await? {
             open.insert(row.try_get("run_id")?);
         }
@@ -302,12 +300,7 @@ async fn insert_receipts(tx: &mut Tx, receipts: &[&TriggerReceipt]) -> Result<Ha
 
 /// Sets each trigger's `last_fired_at` to its latest receipt's time.
 async fn touch_triggers(tx: &mut Tx, receipts: &[&TriggerReceipt]) -> Result<(), StoreError> {
-    let mut latest: std::collections::BTreeMap<(Uuid, &str), DateTime<Utc>> = std::collections::BTreeMap::new();
-    for receipt in receipts {
-        let entry = latest.entry((receipt.workflow_id, receipt.trigger_id.as_str())).or_insert(receipt.created_at);
-        *entry = (*entry).max(receipt.created_at);
-    }
-    let latest: Vec<_> = latest.into_iter().collect();
+    let latest: Vec<_> = latest_fired(receipts).into_iter().collect();
     for chunk in latest.chunks(BATCH_ROWS) {
         let mut query = QueryBuilder::<Db>::new("WITH v (workflow_id, trigger_id, fired_at) AS (");
         query.push_values(chunk, |mut row, ((workflow_id, trigger_id), fired_at)| {
@@ -328,12 +321,8 @@ async fn orgs_of(tx: &mut Tx, workflows: &[Uuid], users: &[Uuid]) -> Result<Orgs
     for (table, ids, into) in [("workflows", workflows, &mut found.workflows), ("users", users, &mut found.users)] {
         for chunk in ids.chunks(BATCH_ROWS) {
             let mut query = QueryBuilder::<Db>::new("SELECT id, org_id FROM ");
-            query.push(table).push(" WHERE id IN (");
-            let mut list = query.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            query.push(")");
+            query.push(table).push(" WHERE id IN ");
+            push_id_list(&mut query, chunk);
             for row in query.build().fetch_all(&mut **tx).await? {
                 into.insert((row.try_get("id")?, row.try_get("org_id")?));
             }

@@ -1,10 +1,11 @@
 // `WorkflowRepo::create_runs`: many run starts (manual, webhook, event, cron) in one
-// transaction. Most take a set-based path — one read of the workflows and one of the users they
-// name, one insert each of receipts, runs, steps, `unified_executions` rows and events, one
-// update of the triggers' `last_fired_at` — so a burst of webhook deliveries costs a few
-// statements and one fsync'd commit, not eight statements and a commit each. Cron starts (which
-// claim their tick first), and every start of a batch whose set-based write failed, go one by one
-// under savepoints, where a bad one fails alone.
+// transaction. Most take a set-based path — one read of the workflows and users they name, one
+// insert of receipts, then the runs, steps, `unified_executions` rows, events and the triggers'
+// `last_fired_at` (`insert_started`, one statement on PostgreSQL) — so a burst of webhook
+// deliveries costs a few statements and one fsync'd commit, not eight statements and a commit
+// each. Cron starts (which claim their tick first), and every start of a batch whose set-based
+// write failed, go one by one under savepoints, with the same statements, where a bad one fails
+// alone.
 // Included by `sql/mod.rs` into `sqlite` and `postgres`.
 
 /// Workflows and users found by `orgs_of`, as `(id, org_id)`.
@@ -14,35 +15,35 @@ struct OrgsOf {
     users: HashSet<(Uuid, Uuid)>,
 }
 
-/// Writes one start in the caller's transaction: claims the cron tick, records the receipt, sets
-/// the trigger's `last_fired_at`, inserts the run. `Ok(false)` (the caller rolls back) when the
-/// tick was taken or the receipt exists.
-async fn write_start(
-    tx: &mut Tx,
-    receipt: Option<&TriggerReceipt>,
-    advance: Option<&CronAdvance>,
-    run: &RunRecord,
-    steps: &[StepRecord],
-    effects: &Effects,
-) -> Result<bool, StoreError> {
-    if let Some(receipt) = receipt {
-        if let Some(advance) = advance
-            && !advance_cron(tx, receipt.workflow_id, &receipt.trigger_id, advance).await?
-        {
-            return Ok(false);
-        }
-        if insert_receipts(tx, &[receipt]).await?.is_empty() {
-            return Ok(false);
-        }
-        touch_triggers(tx, &[receipt]).await?;
+/// Each trigger of `receipts` with the time of its latest receipt: its new `last_fired_at`.
+fn latest_fired<'a>(receipts: &[&'a TriggerReceipt]) -> std::collections::BTreeMap<(Uuid, &'a str), DateTime<Utc>> {
+    let mut latest = std::collections::BTreeMap::new();
+    for receipt in receipts {
+        let entry = latest.entry((receipt.workflow_id, receipt.trigger_id.as_str())).or_insert(receipt.created_at);
+        *entry = (*entry).max(receipt.created_at);
     }
-    insert_run(tx, run, steps, effects).await?;
-    Ok(true)
+    latest
 }
 
-/// Writes the starts `chosen` of `runs` set-based; fills their entries of `outcome`. Any error
-/// fails the whole batch (the caller then goes one by one).
-async fn write_starts_set_based(
+/// Writes one start in the caller's transaction: claims its cron tick, then as [`write_starts`].
+/// `Ok(false)` (the caller rolls back) when the tick was taken or the receipt exists.
+async fn write_start(tx: &mut Tx, start: &NewRun) -> Result<bool, StoreError> {
+    if let (Some(receipt), Some(advance)) = (&start.receipt, &start.advance)
+        && !advance_cron(tx, receipt.workflow_id, &receipt.trigger_id, advance).await?
+    {
+        return Ok(false);
+    }
+    let mut outcome = [None];
+    write_starts(tx, std::slice::from_ref(start), &[0], &mut outcome).await?;
+    let [answer] = outcome;
+    answer.unwrap_or(Ok(false))
+}
+
+/// Writes the starts `chosen` of `runs` (cron ticks already claimed) with one statement per
+/// table; fills their entries of `outcome`: a start whose workflow or creator is not in its
+/// organization, or with a step of another run, fails alone; one whose receipt exists is not
+/// written. Any error fails them all (the caller then goes one by one).
+async fn write_starts(
     tx: &mut Tx,
     runs: &[NewRun],
     chosen: &[usize],
@@ -98,23 +99,12 @@ async fn write_starts_set_based(
 }
 
 impl SqlRepos {
-    /// `create_runs`. Retried as a whole when PostgreSQL aborts it for a deadlock.
+    /// `create_runs`.
     async fn start_runs(&self, runs: &[NewRun]) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
         if runs.is_empty() {
             return Ok(Vec::new());
         }
-        let mut retries = 0;
-        let mut set_based = true;
-        loop {
-            match self.try_start_runs(runs, set_based).await {
-                Err(err) if retries < COMMIT_RETRIES && is_retryable(&err) => retries += 1,
-                Err(err) if set_based && is_skippable(&err) => {
-                    tracing::debug!(error = %err, "set-based run starts failed; writing them one by one");
-                    set_based = false;
-                }
-                outcome => return outcome,
-            }
-        }
+        with_fallback("run starts", |set_based| self.try_start_runs(runs, set_based)).await
     }
 
     async fn try_start_runs(&self, runs: &[NewRun], set_based: bool) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
@@ -122,11 +112,10 @@ impl SqlRepos {
         let mut outcome: Vec<Option<Result<bool, StoreError>>> = runs.iter().map(|_| None).collect();
         let (chosen, one_by_one): (Vec<usize>, Vec<usize>) =
             (0..runs.len()).partition(|&i| set_based && runs[i].advance.is_none());
-        write_starts_set_based(&mut tx, runs, &chosen, &mut outcome).await?;
+        write_starts(&mut tx, runs, &chosen, &mut outcome).await?;
         for i in one_by_one {
-            let NewRun { run, steps, effects, receipt, advance } = &runs[i];
             raw(&mut tx, "SAVEPOINT run_start").await?;
-            let result = match write_start(&mut tx, receipt.as_ref(), advance.as_ref(), run, steps, effects).await {
+            let result = match write_start(&mut tx, &runs[i]).await {
                 Err(err) if !is_skippable(&err) => return Err(err),
                 result => result,
             };

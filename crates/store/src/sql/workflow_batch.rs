@@ -10,25 +10,14 @@
 // each dialect's (`bulk_sqlite.rs`, `bulk_postgres.rs`).
 // Included by `sql/mod.rs` into `sqlite` and `postgres`, after `workflow_queue.rs`.
 
-/// Whether `t` can take the set-based path on its own: a lease-guarded result whose step changes
-/// are `Set`s (each step once) and join arrivals, whose rows are all of its run and organization,
-/// and which depends on nothing but its guard and its run's status.
+/// Whether `t` has the shape of the set-based path: a lease-guarded result whose step changes are
+/// `Set`s and join arrivals, whose rows are all of its run and organization, and which depends on
+/// nothing but its guard and its run's status. Which steps it changes is checked with its run's
+/// other transitions (`split_batch`).
 fn is_set_based(t: &Transition) -> bool {
     let Some(guard) = &t.guard else { return false };
     let Some(org) = t.org_id else { return false };
-    let mut set_keys = std::collections::HashSet::new();
-    let mut join_keys = std::collections::HashSet::new();
-    for change in &t.step_changes {
-        let fresh = match change {
-            StepChange::Set { step_key, .. } => set_keys.insert(step_key.as_str()),
-            StepChange::ArriveAtJoin { step_key, .. } => join_keys.insert(step_key.as_str()),
-        };
-        if !fresh {
-            return false;
-        }
-    }
     t.expect_status.is_none()
-        && set_keys.is_disjoint(&join_keys)
         && t.new_steps.iter().all(|s| s.run_id == t.run_id && s.org_id == org)
         && t.attempt.as_ref().is_none_or(|a| a.run_id == t.run_id)
         && t.finish_step.as_ref().is_none_or(|f| f.run_id == t.run_id && f.org_id == org)
@@ -42,9 +31,9 @@ fn touches_run(t: &Transition) -> bool {
 }
 
 /// Splits a batch into the transitions (indexes) that take the set-based path and the others. A
-/// run's transitions all go one way. Several of one run go set-based only when none touches the
-/// run as a whole and no step is set twice or both set and arrived at; then their order never
-/// matters (join arrivals add up).
+/// run's transitions all go one way: set-based when no step of the run is set twice or both set
+/// and arrived at, and, for several of one run, none touches the run as a whole; then their order
+/// never matters (join arrivals add up).
 fn split_batch(transitions: &[Transition]) -> (Vec<usize>, Vec<usize>) {
     let mut per_run: std::collections::HashMap<Uuid, Vec<usize>> = std::collections::HashMap::new();
     for (index, t) in transitions.iter().enumerate() {
@@ -54,23 +43,17 @@ fn split_batch(transitions: &[Transition]) -> (Vec<usize>, Vec<usize>) {
         if !indexes.iter().all(|&i| is_set_based(&transitions[i])) {
             return false;
         }
-        if indexes.len() == 1 {
-            return true;
+        if indexes.len() > 1 && indexes.iter().any(|&i| touches_run(&transitions[i])) {
+            return false;
         }
-        let mut set_keys = std::collections::HashSet::new();
-        let mut join_keys = std::collections::HashSet::new();
-        for &i in indexes {
-            let t = &transitions[i];
-            if touches_run(t) {
-                return false;
-            }
-            for change in &t.step_changes {
-                match change {
-                    StepChange::Set { step_key, .. } if !set_keys.insert(step_key.as_str()) => return false,
-                    StepChange::ArriveAtJoin { step_key, .. } => {
-                        join_keys.insert(step_key.as_str());
-                    }
-                    StepChange::Set { .. } => {}
+        let mut set_keys = HashSet::new();
+        let mut join_keys = HashSet::new();
+        for change in indexes.iter().flat_map(|&i| &transitions[i].step_changes) {
+            match change {
+                StepChange::Set { step_key, .. } if !set_keys.insert(step_key.as_str()) => return false,
+                StepChange::Set { .. } => {}
+                StepChange::ArriveAtJoin { step_key, .. } => {
+                    join_keys.insert(step_key.as_str());
                 }
             }
         }
@@ -111,6 +94,18 @@ struct HeldGuard {
     step_key: String,
     org_id: Uuid,
     run_status: String,
+}
+
+impl HeldGuard {
+    /// A row of either dialect's guard read (`run_id, step_key, org_id, status`).
+    fn from_row(row: &DbRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            run_id: row.try_get("run_id")?,
+            step_key: row.try_get("step_key")?,
+            org_id: row.try_get("org_id")?,
+            run_status: row.try_get("status")?,
+        })
+    }
 }
 
 /// The arrivals of one batch at one join step.

@@ -141,53 +141,47 @@ fn is_skippable(err: &StoreError) -> bool {
     }
 }
 
+/// Runs a group write set-based first (`attempt(true)`), retried as a whole when PostgreSQL
+/// aborts it for a deadlock (nothing of it was committed); when one bad item fails the set-based
+/// write, once more one by one (`attempt(false)`), where a bad item fails alone.
+async fn with_fallback<T, F, Fut>(what: &str, mut attempt: F) -> Result<T, StoreError>
+where
+    F: FnMut(bool) -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut retries = 0;
+    let mut set_based = true;
+    loop {
+        match attempt(set_based).await {
+            Err(err) if retries < COMMIT_RETRIES && is_retryable(&err) => {
+                retries += 1;
+                tracing::debug!(retries, error = %err, "{what} retried");
+            }
+            Err(err) if set_based && is_skippable(&err) => {
+                tracing::debug!(error = %err, "set-based {what} failed; writing one by one");
+                set_based = false;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
 /// Runs one raw statement (no parameters: savepoint control) on the transaction's connection.
 async fn raw(tx: &mut Tx, statement: &'static str) -> Result<(), StoreError> {
     sqlx::Executor::execute(&mut **tx, statement).await?;
     Ok(())
 }
 
-/// Writes one change to a step of `run_id` at `now`.
+/// Writes one change to a step of `run_id` at `now`, with the set-based statements for one row
+/// (a transition's changes are applied in order, so one step may change twice).
 async fn apply_step_change(tx: &mut Tx, run_id: Uuid, change: &StepChange, now: DateTime<Utc>) -> Result<(), StoreError> {
     match change {
-        StepChange::Set { step_key, status, output, error, ready_at, wake_at, completed_at } => {
-            sqlx::query(
-                "UPDATE workflow_steps SET status = $1, output = $2, error = $3, ready_at = $4, wake_at = $5, \
-                 completed_at = $6, lease_owner = NULL, lease_expires_at = NULL, updated_at = $7 \
-                 WHERE run_id = $8 AND step_key = $9",
-            )
-            .bind(status)
-            .bind(output.as_ref().map(Json))
-            .bind(error.as_ref().map(Json))
-            .bind(ready_at.map(at))
-            .bind(wake_at.map(at))
-            .bind(completed_at.map(at))
-            .bind(at(now))
-            .bind(run_id)
-            .bind(step_key)
-            .execute(&mut **tx)
-            .await
-            .map_err(map_write_error)?;
-        }
+        StepChange::Set { .. } => set_steps(tx, &[(run_id, now, change)]).await,
         StepChange::ArriveAtJoin { step_key, at: arrived_at } => {
-            // One statement: every right-hand side sees the row before the update, and
-            // PostgreSQL re-reads the row after waiting on a concurrent arrival's lock.
-            sqlx::query(
-                "UPDATE workflow_steps SET remaining = remaining - 1, \
-                 status = CASE WHEN remaining = 1 AND status = 'pending' THEN 'ready' ELSE status END, \
-                 ready_at = CASE WHEN remaining = 1 AND status = 'pending' THEN $1 ELSE ready_at END, \
-                 updated_at = $2 WHERE run_id = $3 AND step_key = $4 AND remaining > 0",
-            )
-            .bind(at(*arrived_at))
-            .bind(at(now))
-            .bind(run_id)
-            .bind(step_key)
-            .execute(&mut **tx)
-            .await
-            .map_err(map_write_error)?;
+            let arrival = JoinArrivals { run_id, step_key, count: 1, arrived_at: *arrived_at, now };
+            arrive_at_joins(tx, &[arrival]).await
         }
     }
-    Ok(())
 }
 
 /// Splits `t`'s new steps into those its `claim_after` takes — named there, `ready` and due at
@@ -288,7 +282,6 @@ async fn apply_transition(tx: &mut Tx, t: &Transition) -> Result<Option<Vec<Step
         }
     }
 
-    let changed_at = at(t.at);
     for change in &t.step_changes {
         apply_step_change(tx, t.run_id, change, t.at).await?;
     }
@@ -303,31 +296,7 @@ async fn apply_transition(tx: &mut Tx, t: &Transition) -> Result<Option<Vec<Step
     }
 
     if let Some(change) = &t.run_change {
-        sqlx::query(
-            "UPDATE workflow_runs SET status = $1, output = $2, error = $3, started_at = COALESCE(started_at, $4), \
-             completed_at = $5, updated_at = $6 WHERE id = $7",
-        )
-        .bind(&change.status)
-        .bind(change.output.as_ref().map(Json))
-        .bind(change.error.as_ref().map(Json))
-        .bind(change.started_at.map(at))
-        .bind(change.completed_at.map(at))
-        .bind(changed_at)
-        .bind(t.run_id)
-        .execute(&mut **tx)
-        .await
-        .map_err(map_write_error)?;
-        sqlx::query(
-            "UPDATE unified_executions SET status = $1, completed_at = $2, error_message = $3 \
-             WHERE id = $4 AND source_id = $4",
-        )
-        .bind(&change.status)
-        .bind(change.completed_at.map(at))
-        .bind(error_message(change.error.as_ref()))
-        .bind(t.run_id)
-        .execute(&mut **tx)
-        .await
-        .map_err(map_write_error)?;
+        update_runs(tx, &[(t.run_id, t.at, change)]).await?;
     }
 
     insert_events(tx, &t.events.iter().collect::<Vec<_>>()).await?;
@@ -336,14 +305,7 @@ async fn apply_transition(tx: &mut Tx, t: &Transition) -> Result<Option<Vec<Step
         if finish.run_id != t.run_id || finish.org_id.0 != run_org {
             return Ok(None);
         }
-        let open: Option<i32> = sqlx::query_scalar(
-            "SELECT 1 FROM workflow_steps WHERE run_id = $1 \
-             AND status IN ('ready', 'pending', 'waiting', 'running') LIMIT 1",
-        )
-        .bind(t.run_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-        if open.is_none() {
+        if runs_with_open_steps(tx, &[t.run_id]).await?.is_empty() {
             insert_steps(tx, std::slice::from_ref(finish), true).await?;
         }
     }
@@ -408,28 +370,12 @@ impl SqlRepos {
         }
     }
 
-    /// `commit_transitions`: one transaction, one savepoint per transition. Retried as a whole
-    /// when PostgreSQL aborts it for a deadlock (nothing of it was committed).
+    /// `commit_transitions`: one transaction, one savepoint per transition.
     async fn group_commit(&self, transitions: &[Transition]) -> Result<Vec<Committed>, StoreError> {
         if transitions.is_empty() {
             return Ok(Vec::new());
         }
-        let mut retries = 0;
-        let mut set_based = true;
-        loop {
-            match self.try_group_commit(transitions, set_based).await {
-                Err(err) if retries < COMMIT_RETRIES && is_retryable(&err) => {
-                    retries += 1;
-                    tracing::debug!(retries, error = %err, "workflow group commit retried");
-                }
-                // One bad transition fails a set-based write as a whole: apply them one by one.
-                Err(err) if set_based && is_skippable(&err) => {
-                    tracing::debug!(error = %err, "set-based group commit failed; applying one by one");
-                    set_based = false;
-                }
-                outcome => return outcome,
-            }
-        }
+        with_fallback("workflow group commit", |set_based| self.try_group_commit(transitions, set_based)).await
     }
 
     async fn try_group_commit(&self, transitions: &[Transition], set_based: bool) -> Result<Vec<Committed>, StoreError> {

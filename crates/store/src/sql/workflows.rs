@@ -173,72 +173,6 @@ fn unified_metadata(run: &RunRecord) -> serde_json::Value {
     })
 }
 
-/// The run's row in `unified_executions` (the cross-system execution list): same id as the run.
-async fn insert_unified_execution(tx: &mut Tx, run: &RunRecord) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO unified_executions (id, org_id, execution_type, source_system, source_id, user_id, status, \
-         started_at, completed_at, error_message, metadata) \
-         VALUES ($1, $2, 'workflow', 'autmatrix', $1, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(run.id)
-    .bind(run.org_id.0)
-    .bind(run.created_by.0)
-    .bind(&run.status)
-    .bind(at(run.started_at.unwrap_or(run.created_at)))
-    .bind(run.completed_at.map(at))
-    .bind(error_message(run.error.as_ref()))
-    .bind(Json(unified_metadata(run)))
-    .execute(&mut **tx)
-    .await
-    .map_err(map_write_error)?;
-    Ok(())
-}
-
-/// Writes a new run: its row, initial steps, `unified_executions` row and `effects`, in the
-/// caller's transaction (`WorkflowRepo::create_run` documents the rules).
-async fn insert_run(tx: &mut Tx, run: &RunRecord, steps: &[StepRecord], effects: &Effects) -> Result<(), StoreError> {
-    if steps.iter().any(|step| step.run_id != run.id || step.org_id != run.org_id) {
-        return Err(StoreError::NotFound("a step is not of this run".to_owned()));
-    }
-    let result = sqlx::query(concat!(
-        "INSERT INTO workflow_runs (",
-        run_columns!(),
-        ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20 \
-         WHERE EXISTS (SELECT 1 FROM workflows WHERE id = $3 AND org_id = $2) \
-         AND EXISTS (SELECT 1 FROM users WHERE id = $15 AND org_id = $2)"
-    ))
-    .bind(run.id)
-    .bind(run.org_id.0)
-    .bind(run.workflow_id)
-    .bind(run.version)
-    .bind(&run.status)
-    .bind(Json(&run.inputs))
-    .bind(run.output.as_ref().map(Json))
-    .bind(run.error.as_ref().map(Json))
-    .bind(run.priority)
-    .bind(&run.concurrency_key)
-    .bind(run.parent_run_id)
-    .bind(&run.parent_step_key)
-    .bind(run.correlation_id)
-    .bind(&run.trigger)
-    .bind(run.created_by.0)
-    .bind(at(run.created_at))
-    .bind(run.started_at.map(at))
-    .bind(run.completed_at.map(at))
-    .bind(at(run.updated_at))
-    .bind(run.rerun_of)
-    .execute(&mut **tx)
-    .await
-    .map_err(map_write_error)?;
-    if result.rows_affected() != 1 {
-        return Err(StoreError::NotFound("workflow or user not in organization".to_owned()));
-    }
-    insert_steps(tx, steps, false).await?;
-    insert_unified_execution(tx, run).await?;
-    write_effects(tx, effects).await?;
-    Ok(())
-}
-
 #[async_trait]
 impl WorkflowRepo for SqlRepos {
     /// `NotFound` when `workflow.org_id` is not the scope's organization, `workflow.user_id` is not
@@ -425,13 +359,6 @@ impl WorkflowRepo for SqlRepos {
     /// `NotFound` when the workflow is not one of `run.org_id`'s, `run.created_by` is not one of
     /// its users, the version does not exist, or a step is not of this run and organization;
     /// `Conflict` when the run or a step key exists already.
-    async fn create_run(&self, run: &RunRecord, steps: &[StepRecord], effects: &Effects) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        insert_run(&mut tx, run, steps, effects).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     async fn create_runs(&self, runs: &[NewRun]) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
         self.start_runs(runs).await
     }

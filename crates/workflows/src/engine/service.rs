@@ -321,7 +321,7 @@ impl WorkflowService {
     }
 
     /// Call once a prepared run is written: counts it and wakes the engine.
-    pub fn run_created(&self) {
+    fn run_created(&self) {
         metrics::counter!("auterity_workflow_runs_total", "status" => "started").increment(1);
         self.engine.notify();
     }

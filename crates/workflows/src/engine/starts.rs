@@ -1,5 +1,5 @@
-//! Group commit of run starts: manual starts, re-runs, subworkflow children and triggered runs
-//! (webhook, event, cron) queue here and are written with the others of their batch in one
+//! Group commit of run starts: manual starts, re-runs and triggered runs (webhook, event, cron)
+//! queue here and are written with the others of their batch in one
 //! transaction (`WorkflowRepo::create_runs`); each answers on its own.
 
 use auterity_store::{Store, StoreError};
