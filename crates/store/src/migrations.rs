@@ -20,6 +20,7 @@ const SQLITE: &[Embedded] = &[
     (4, "run_control", include_str!("../migrations/sqlite/0004_run_control.sql")),
     (5, "triggers", include_str!("../migrations/sqlite/0005_triggers.sql")),
     (6, "outbound", include_str!("../migrations/sqlite/0006_outbound.sql")),
+    (7, "hot_path_keys", include_str!("../migrations/sqlite/0007_hot_path_keys.sql")),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -28,6 +29,7 @@ const POSTGRES: &[Embedded] = &[
     (4, "run_control", include_str!("../migrations/postgres/0004_run_control.sql")),
     (5, "triggers", include_str!("../migrations/postgres/0005_triggers.sql")),
     (6, "outbound", include_str!("../migrations/postgres/0006_outbound.sql")),
+    (7, "hot_path_keys", include_str!("../migrations/postgres/0007_hot_path_keys.sql")),
 ];
 
 /// A [`MigrationSource`] over migrations embedded at compile time.

@@ -124,6 +124,15 @@ impl TestServer {
         (self.config.clone(), self.dir.take())
     }
 
+    /// Stops gracefully at the end of a test and drops its PostgreSQL schema (best effort: the
+    /// store's tests sweep what is left over an hour later).
+    pub async fn finish(self) {
+        let (config, _dir) = self.stop().await;
+        if let (Some(url), Some(schema)) = (&config.storage.database_url, &config.storage.database_schema) {
+            drop_schema(url.expose(), schema).await;
+        }
+    }
+
     pub async fn login(&self, login: &str, password: &str) -> Value {
         let response = self
             .client
@@ -185,4 +194,15 @@ fn auterity_telemetry_init() {
     ONCE.call_once(|| {
         let _ = auterity_telemetry::metrics_handle();
     });
+}
+
+/// Drops a test's PostgreSQL schema (`t_` and a UUID, so a plain identifier); errors are ignored.
+async fn drop_schema(url: &str, schema: &str) {
+    use sqlx::{Connection, Executor};
+    if !schema.starts_with("t_") || !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return;
+    }
+    let Ok(mut conn) = sqlx::PgConnection::connect(url).await else { return };
+    let _ = conn.execute(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE").as_str()).await;
+    let _ = conn.close().await;
 }

@@ -46,7 +46,7 @@ fn bind_steps<'q>(
 
 /// Inserts step instances. When `idempotent`, a step whose `(run_id, step_key)` already exists
 /// is left as it is; otherwise it is a `Conflict`.
-async fn insert_steps(tx: &mut Tx, steps: &[StepRecord], idempotent: bool) -> Result<(), StoreError> {
+async fn insert_steps(conn: &mut Conn, steps: &[StepRecord], idempotent: bool) -> Result<(), StoreError> {
     if steps.is_empty() {
         return Ok(());
     }
@@ -55,12 +55,12 @@ async fn insert_steps(tx: &mut Tx, steps: &[StepRecord], idempotent: bool) -> Re
     } else {
         concat!("INSERT INTO workflow_steps (", step_columns!(), ") ", step_arrays!())
     };
-    bind_steps(sqlx::query(sql), steps).execute(&mut **tx).await.map_err(map_write_error)?;
+    bind_steps(sqlx::query(sql), steps).execute(&mut *conn).await.map_err(map_write_error)?;
     Ok(())
 }
 
 /// Inserts the steps whose key is not taken yet; answers those inserted, as stored.
-async fn insert_new_steps_returning(tx: &mut Tx, steps: &[StepRecord]) -> Result<Vec<StepRecord>, StoreError> {
+async fn insert_new_steps_returning(conn: &mut Conn, steps: &[StepRecord]) -> Result<Vec<StepRecord>, StoreError> {
     if steps.is_empty() {
         return Ok(Vec::new());
     }
@@ -72,12 +72,12 @@ async fn insert_new_steps_returning(tx: &mut Tx, steps: &[StepRecord]) -> Result
         " ON CONFLICT (run_id, step_key) DO NOTHING RETURNING ",
         step_columns!()
     );
-    let rows = bind_steps(sqlx::query(sql), steps).fetch_all(&mut **tx).await.map_err(map_write_error)?;
+    let rows = bind_steps(sqlx::query(sql), steps).fetch_all(&mut *conn).await.map_err(map_write_error)?;
     rows.iter().map(step_from_row).collect()
 }
 
 /// Appends events to the outbox, in the given order.
-async fn insert_events(tx: &mut Tx, events: &[&SystemEvent]) -> Result<(), StoreError> {
+async fn insert_events(conn: &mut Conn, events: &[&SystemEvent]) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
     }
@@ -89,24 +89,24 @@ async fn insert_events(tx: &mut Tx, events: &[&SystemEvent]) -> Result<(), Store
          $8::timestamptz[]) WITH ORDINALITY AS e(id, kind, source, correlation, causation, org, body, at, n) \
          ORDER BY n",
     );
-    bind_events(query, events).execute(&mut **tx).await.map_err(map_write_error)?;
+    bind_events(query, events).execute(&mut *conn).await.map_err(map_write_error)?;
     Ok(())
 }
 
 /// The `(id, org_id, status)` of those of `ids` that exist; locked, in id order, when `lock`.
-async fn select_runs(tx: &mut Tx, ids: &[Uuid], lock: bool) -> Result<Vec<(Uuid, Uuid, String)>, StoreError> {
+async fn select_runs(conn: &mut Conn, ids: &[Uuid], lock: bool) -> Result<Vec<(Uuid, Uuid, String)>, StoreError> {
     let sql = if lock {
         "SELECT id, org_id, status FROM workflow_runs WHERE id = ANY($1) ORDER BY id FOR UPDATE"
     } else {
         "SELECT id, org_id, status FROM workflow_runs WHERE id = ANY($1)"
     };
-    let rows = sqlx::query(sql).bind(ids).fetch_all(&mut **tx).await?;
+    let rows = sqlx::query(sql).bind(ids).fetch_all(&mut *conn).await?;
     rows.iter().map(|row| Ok((row.try_get("id")?, row.try_get("org_id")?, row.try_get("status")?))).collect()
 }
 
 /// Which of `guards` still hold: the step is `running` under that owner and attempt, in that
 /// organization; each with its run's organization and status. The step rows are locked.
-async fn guard_rows(tx: &mut Tx, guards: &[GuardRow<'_>]) -> Result<Vec<HeldGuard>, StoreError> {
+async fn guard_rows(conn: &mut Conn, guards: &[GuardRow<'_>]) -> Result<Vec<HeldGuard>, StoreError> {
     if guards.is_empty() {
         return Ok(Vec::new());
     }
@@ -123,14 +123,14 @@ async fn guard_rows(tx: &mut Tx, guards: &[GuardRow<'_>]) -> Result<Vec<HeldGuar
     .bind(guards.iter().map(|g| g.owner).collect::<Vec<_>>())
     .bind(guards.iter().map(|g| g.attempt).collect::<Vec<_>>())
     .bind(guards.iter().map(|g| g.org_id).collect::<Vec<_>>())
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *conn)
     .await?;
     rows.iter().map(HeldGuard::from_row).collect()
 }
 
 /// Applies `Set` changes (each to a different step): status, output, error and timers; the lease
 /// is cleared.
-async fn set_steps(tx: &mut Tx, changes: &[(Uuid, DateTime<Utc>, &StepChange)]) -> Result<(), StoreError> {
+async fn set_steps(conn: &mut Conn, changes: &[(Uuid, DateTime<Utc>, &StepChange)]) -> Result<(), StoreError> {
     let sets: Vec<_> = changes
         .iter()
         .filter_map(|(run_id, now, change)| match change {
@@ -161,7 +161,7 @@ async fn set_steps(tx: &mut Tx, changes: &[(Uuid, DateTime<Utc>, &StepChange)]) 
     .bind(sets.iter().map(|s| s.7.map(at)).collect::<Vec<_>>())
     .bind(sets.iter().map(|s| s.8.map(at)).collect::<Vec<_>>())
     .bind(sets.iter().map(|s| at(*s.1)).collect::<Vec<_>>())
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await
     .map_err(map_write_error)?;
     Ok(())
@@ -169,7 +169,7 @@ async fn set_steps(tx: &mut Tx, changes: &[(Uuid, DateTime<Utc>, &StepChange)]) 
 
 /// Applies join arrivals, `count` at a time per join: the sum of that many
 /// [`StepChange::ArriveAtJoin`]s (`remaining` never goes below 0; the join fires when it reaches it).
-async fn arrive_at_joins(tx: &mut Tx, arrivals: &[JoinArrivals<'_>]) -> Result<(), StoreError> {
+async fn arrive_at_joins(conn: &mut Conn, arrivals: &[JoinArrivals<'_>]) -> Result<(), StoreError> {
     if arrivals.is_empty() {
         return Ok(());
     }
@@ -190,7 +190,7 @@ async fn arrive_at_joins(tx: &mut Tx, arrivals: &[JoinArrivals<'_>]) -> Result<(
     .bind(arrivals.iter().map(|a| a.count).collect::<Vec<_>>())
     .bind(arrivals.iter().map(|a| at(a.arrived_at)).collect::<Vec<_>>())
     .bind(arrivals.iter().map(|a| at(a.now)).collect::<Vec<_>>())
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await
     .map_err(map_write_error)?;
     Ok(())
@@ -198,7 +198,7 @@ async fn arrive_at_joins(tx: &mut Tx, arrivals: &[JoinArrivals<'_>]) -> Result<(
 
 /// Writes run changes (each to a different run) and their `unified_executions` rows; the same
 /// writes as the one-by-one path.
-async fn update_runs(tx: &mut Tx, changes: &[(Uuid, DateTime<Utc>, &RunChange)]) -> Result<(), StoreError> {
+async fn update_runs(conn: &mut Conn, changes: &[(Uuid, DateTime<Utc>, &RunChange)]) -> Result<(), StoreError> {
     if changes.is_empty() {
         return Ok(());
     }
@@ -221,7 +221,7 @@ async fn update_runs(tx: &mut Tx, changes: &[(Uuid, DateTime<Utc>, &RunChange)])
     .bind(changes.iter().map(|c| c.2.started_at.map(at)).collect::<Vec<_>>())
     .bind(&completed)
     .bind(changes.iter().map(|c| at(c.1)).collect::<Vec<_>>())
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await
     .map_err(map_write_error)?;
     sqlx::query(
@@ -235,14 +235,14 @@ async fn update_runs(tx: &mut Tx, changes: &[(Uuid, DateTime<Utc>, &RunChange)])
     .bind(&statuses)
     .bind(&completed)
     .bind(&messages)
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await
     .map_err(map_write_error)?;
     Ok(())
 }
 
 /// Inserts attempt rows (an attempt recorded again is overwritten: its lease was re-taken).
-async fn upsert_attempts(tx: &mut Tx, attempts: &[(&AttemptRecord, Uuid)]) -> Result<(), StoreError> {
+async fn upsert_attempts(conn: &mut Conn, attempts: &[(&AttemptRecord, Uuid)]) -> Result<(), StoreError> {
     if attempts.is_empty() {
         return Ok(());
     }
@@ -264,27 +264,27 @@ async fn upsert_attempts(tx: &mut Tx, attempts: &[(&AttemptRecord, Uuid)]) -> Re
     .bind(attempts.iter().map(|(a, _)| at(a.started_at)).collect::<Vec<_>>())
     .bind(attempts.iter().map(|(a, _)| at(a.finished_at)).collect::<Vec<_>>())
     .bind(attempts.iter().map(|(a, _)| a.worker.as_deref()).collect::<Vec<_>>())
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await
     .map_err(map_write_error)?;
     Ok(())
 }
 
 /// Which of `runs` still have a step `ready`, `pending`, `waiting` or `running`.
-async fn runs_with_open_steps(tx: &mut Tx, runs: &[Uuid]) -> Result<HashSet<Uuid>, StoreError> {
+async fn runs_with_open_steps(conn: &mut Conn, runs: &[Uuid]) -> Result<HashSet<Uuid>, StoreError> {
     let rows = sqlx::query(
         "SELECT DISTINCT run_id FROM workflow_steps WHERE run_id = ANY($1) \
          AND status IN ('ready', 'pending', 'waiting', 'running')",
     )
     .bind(runs)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *conn)
     .await?;
     rows.iter().map(|row| Ok(row.try_get("run_id")?)).collect()
 }
 
 /// Records receipts (unique per workflow, trigger and key); answers the run ids of those
 /// recorded — a receipt that exists already, or comes twice, is recorded once.
-async fn insert_receipts(tx: &mut Tx, receipts: &[&TriggerReceipt]) -> Result<HashSet<Uuid>, StoreError> {
+async fn insert_receipts(conn: &mut Conn, receipts: &[&TriggerReceipt]) -> Result<HashSet<Uuid>, StoreError> {
     if receipts.is_empty() {
         return Ok(HashSet::new());
     }
@@ -299,20 +299,20 @@ async fn insert_receipts(tx: &mut Tx, receipts: &[&TriggerReceipt]) -> Result<Ha
     .bind(receipts.iter().map(|r| r.run_id).collect::<Vec<_>>())
     .bind(receipts.iter().map(|r| r.expires_at.map(at)).collect::<Vec<_>>())
     .bind(receipts.iter().map(|r| at(r.created_at)).collect::<Vec<_>>())
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *conn)
     .await?;
     rows.iter().map(|row| Ok(row.try_get("run_id")?)).collect()
 }
 
 /// The `(id, org_id)` pairs of the workflows among `workflows` and of the users among `users`.
-async fn orgs_of(tx: &mut Tx, workflows: &[Uuid], users: &[Uuid]) -> Result<OrgsOf, StoreError> {
+async fn orgs_of(conn: &mut Conn, workflows: &[Uuid], users: &[Uuid]) -> Result<OrgsOf, StoreError> {
     let rows = sqlx::query(
         "SELECT 'w' AS kind, id, org_id FROM workflows WHERE id = ANY($1) \
          UNION ALL SELECT 'u' AS kind, id, org_id FROM users WHERE id = ANY($2)",
     )
     .bind(workflows)
     .bind(users)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *conn)
     .await?;
     let mut found = OrgsOf::default();
     for row in rows {
@@ -328,7 +328,7 @@ async fn orgs_of(tx: &mut Tx, workflows: &[Uuid], users: &[Uuid]) -> Result<Orgs
 /// time), the runs, their `unified_executions` rows, their steps and their events. No checks: the
 /// caller checked workflows, creators and receipts.
 async fn insert_started(
-    tx: &mut Tx,
+    conn: &mut Conn,
     receipts: &[&TriggerReceipt],
     runs: &[&RunRecord],
     steps: &[StepRecord],
@@ -376,7 +376,7 @@ async fn insert_started(
         .bind(runs.iter().map(|r| error_message(r.error.as_ref())).collect::<Vec<_>>())
         .bind(runs.iter().map(|r| Json(unified_metadata(r))).collect::<Vec<_>>());
     // $32–$49: steps; $50–$57: events.
-    bind_events(bind_steps(query, steps), events).execute(&mut **tx).await.map_err(map_write_error)?;
+    bind_events(bind_steps(query, steps), events).execute(&mut *conn).await.map_err(map_write_error)?;
     Ok(())
 }
 
@@ -428,4 +428,206 @@ const STARTED_SQL: &str = concat!(
      $57::timestamptz[]) WITH ORDINALITY AS e(id, kind, source, correlation, causation, org, body, at, n) \
      ORDER BY n) \
      SELECT 1"
+);
+
+/// The plain transitions of a batch (see `apply_set_based`) in one statement, `PLAIN_SQL`: the
+/// guards, step sets, join arrivals, new and claimed steps and attempts of a batch cost one round
+/// trip instead of six. Outside a transaction block the statement is its own transaction (see
+/// `try_group_commit`). Every row carries its transition's index `t`, and writes only the rows of
+/// transitions whose guard held.
+async fn apply_plain(
+    conn: &mut Conn,
+    transitions: &[Transition],
+    chosen: &[usize],
+    outcome: &mut [Committed],
+) -> Result<(), StoreError> {
+    if chosen.is_empty() {
+        return Ok(());
+    }
+    let index = |i: usize| i32::try_from(i).unwrap_or(i32::MAX);
+    let mut guards = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut sets = Vec::new();
+    let mut arrivals = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut new_steps = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut attempts = (Vec::new(), Vec::new());
+    for &i in chosen {
+        let t = &transitions[i];
+        let (Some(guard), Some(org)) = (&t.guard, t.org_id) else { continue };
+        guards.0.push(index(i));
+        guards.1.push(t.run_id);
+        guards.2.push(guard.step_key.as_str());
+        guards.3.push(guard.owner.as_str());
+        guards.4.push(guard.attempt);
+        guards.5.push(org.0);
+        for change in &t.step_changes {
+            match change {
+                StepChange::Set { .. } => sets.push((index(i), t.run_id, t.at, change)),
+                StepChange::ArriveAtJoin { step_key, at: arrived } => {
+                    arrivals.0.push(index(i));
+                    arrivals.1.push(t.run_id);
+                    arrivals.2.push(step_key.as_str());
+                    arrivals.3.push(at(*arrived));
+                    arrivals.4.push(at(t.at));
+                }
+            }
+        }
+        for step in &t.new_steps {
+            let claim = claim_of(t, step);
+            new_steps.0.push(index(i));
+            new_steps.1.push(claim.is_some());
+            new_steps.2.push(claim.map(|c| c.owner.as_str()));
+            new_steps.3.push(claim.map(|c| at(c.lease_until)));
+            new_steps.4.push(at(t.at));
+            new_steps.5.push(step.clone());
+        }
+        if let Some(attempt) = &t.attempt {
+            attempts.0.push(index(i));
+            attempts.1.push((attempt, org.0));
+        }
+    }
+    let set_fields: Vec<_> = sets
+        .iter()
+        .filter_map(|(t, run_id, now, change)| match change {
+            StepChange::Set { step_key, status, output, error, ready_at, wake_at, completed_at } => {
+                Some((*t, *run_id, *now, step_key, status, output, error, ready_at, wake_at, completed_at))
+            }
+            StepChange::ArriveAtJoin { .. } => None,
+        })
+        .collect();
+    let attempt_rows = &attempts.1;
+    let query = sqlx::query(PLAIN_SQL)
+        // $1–$6: guards.
+        .bind(&guards.0)
+        .bind(&guards.1)
+        .bind(&guards.2)
+        .bind(&guards.3)
+        .bind(&guards.4)
+        .bind(&guards.5)
+        // $7–$16: step sets.
+        .bind(set_fields.iter().map(|s| s.0).collect::<Vec<_>>())
+        .bind(set_fields.iter().map(|s| s.1).collect::<Vec<_>>())
+        .bind(set_fields.iter().map(|s| s.3.as_str()).collect::<Vec<_>>())
+        .bind(set_fields.iter().map(|s| s.4.as_str()).collect::<Vec<_>>())
+        .bind(set_fields.iter().map(|s| s.5.as_ref().map(Json)).collect::<Vec<_>>())
+        .bind(set_fields.iter().map(|s| s.6.as_ref().map(Json)).collect::<Vec<_>>())
+        .bind(set_fields.iter().map(|s| s.7.map(at)).collect::<Vec<_>>())
+        .bind(set_fields.iter().map(|s| s.8.map(at)).collect::<Vec<_>>())
+        .bind(set_fields.iter().map(|s| s.9.map(at)).collect::<Vec<_>>())
+        .bind(set_fields.iter().map(|s| at(s.2)).collect::<Vec<_>>())
+        // $17–$21: join arrivals.
+        .bind(&arrivals.0)
+        .bind(&arrivals.1)
+        .bind(&arrivals.2)
+        .bind(&arrivals.3)
+        .bind(&arrivals.4)
+        // $22–$26: new steps' transitions and claims; $27–$44: their columns.
+        .bind(&new_steps.0)
+        .bind(&new_steps.1)
+        .bind(&new_steps.2)
+        .bind(&new_steps.3)
+        .bind(&new_steps.4);
+    let query = bind_steps(query, &new_steps.5)
+        // $45–$54: attempts.
+        .bind(&attempts.0)
+        .bind(attempt_rows.iter().map(|(a, _)| a.run_id).collect::<Vec<_>>())
+        .bind(attempt_rows.iter().map(|(a, _)| a.step_key.as_str()).collect::<Vec<_>>())
+        .bind(attempt_rows.iter().map(|(a, _)| a.attempt).collect::<Vec<_>>())
+        .bind(attempt_rows.iter().map(|(_, org)| *org).collect::<Vec<_>>())
+        .bind(attempt_rows.iter().map(|(a, _)| a.outcome.as_str()).collect::<Vec<_>>())
+        .bind(attempt_rows.iter().map(|(a, _)| a.error.as_ref().map(Json)).collect::<Vec<_>>())
+        .bind(attempt_rows.iter().map(|(a, _)| at(a.started_at)).collect::<Vec<_>>())
+        .bind(attempt_rows.iter().map(|(a, _)| at(a.finished_at)).collect::<Vec<_>>())
+        .bind(attempt_rows.iter().map(|(a, _)| a.worker.as_deref()).collect::<Vec<_>>());
+    let rows = query.fetch_all(&mut *conn).await.map_err(map_write_error)?;
+
+    // A claimed step is answered to the transition that named it.
+    let mut claimer = std::collections::HashMap::new();
+    for (n, step) in new_steps.5.iter().enumerate() {
+        if new_steps.1[n] {
+            claimer.insert((step.run_id, step.step_key.as_str()), new_steps.0[n]);
+        }
+    }
+    for row in &rows {
+        let held: Option<i32> = row.try_get("held")?;
+        if let Some(t) = held {
+            if let Some(entry) = usize::try_from(t).ok().and_then(|t| outcome.get_mut(t)) {
+                entry.applied = true;
+            }
+            continue;
+        }
+        let step = step_from_row(row)?;
+        let t = claimer.get(&(step.run_id, step.step_key.as_str())).copied();
+        if let Some(entry) = t.and_then(|t| usize::try_from(t).ok()).and_then(|t| outcome.get_mut(t)) {
+            entry.claimed.push(step);
+        }
+    }
+    Ok(())
+}
+
+/// `apply_plain`'s statement. `g`: the transitions whose guard holds (step rows locked), with
+/// their run's status; every write below joins it on `t`. A new step its transition claims goes
+/// in claimed (`split_claimed`'s form) while the run is `running` or `waiting`. The answer: one
+/// row per held transition (`held`), and one per claimed step inserted (its columns).
+const PLAIN_SQL: &str = concat!(
+    "WITH g AS (SELECT u.t, r.status AS run_status \
+     FROM UNNEST($1::int4[], $2::uuid[], $3::text[], $4::text[], $5::int4[], $6::uuid[]) \
+     AS u(t, run_id, step_key, owner, attempt, org_id) \
+     JOIN workflow_steps s ON s.run_id = u.run_id AND s.step_key = u.step_key \
+     JOIN workflow_runs r ON r.id = s.run_id \
+     WHERE s.status = 'running' AND s.lease_owner = u.owner AND s.attempt = u.attempt \
+     AND s.org_id = u.org_id AND r.org_id = u.org_id \
+     FOR UPDATE OF s), \
+     sets AS (UPDATE workflow_steps SET status = v.status, output = v.output, error = v.error, \
+     ready_at = v.ready_at, wake_at = v.wake_at, completed_at = v.completed_at, lease_owner = NULL, \
+     lease_expires_at = NULL, updated_at = v.updated_at \
+     FROM UNNEST($7::int4[], $8::uuid[], $9::text[], $10::text[], $11::jsonb[], $12::jsonb[], \
+     $13::timestamptz[], $14::timestamptz[], $15::timestamptz[], $16::timestamptz[]) \
+     AS v(t, run_id, step_key, status, output, error, ready_at, wake_at, completed_at, updated_at) \
+     WHERE v.t IN (SELECT t FROM g) \
+     AND workflow_steps.run_id = v.run_id AND workflow_steps.step_key = v.step_key), \
+     joins AS (UPDATE workflow_steps SET \
+     remaining = CASE WHEN remaining > v.n THEN remaining - v.n ELSE 0 END, \
+     status = CASE WHEN remaining <= v.n AND status = 'pending' THEN 'ready' ELSE status END, \
+     ready_at = CASE WHEN remaining <= v.n AND status = 'pending' THEN v.arrived_at ELSE ready_at END, \
+     updated_at = v.updated_at \
+     FROM (SELECT a.run_id, a.step_key, count(*)::int4 AS n, max(a.arrived_at) AS arrived_at, \
+     max(a.now) AS updated_at \
+     FROM UNNEST($17::int4[], $18::uuid[], $19::text[], $20::timestamptz[], $21::timestamptz[]) \
+     AS a(t, run_id, step_key, arrived_at, now) \
+     WHERE a.t IN (SELECT t FROM g) GROUP BY a.run_id, a.step_key) v \
+     WHERE workflow_steps.run_id = v.run_id AND workflow_steps.step_key = v.step_key \
+     AND workflow_steps.remaining > 0), \
+     new_steps AS (INSERT INTO workflow_steps (",
+    step_columns!(),
+    ") SELECT n.run_id, n.step_key, n.step_id, n.org_id, \
+     CASE WHEN n.c THEN 'running' ELSE n.status END, CASE WHEN n.c THEN n.attempt + 1 ELSE n.attempt END, \
+     n.remaining, n.input, n.output, n.error, n.priority, n.ready_at, n.wake_at, \
+     CASE WHEN n.c THEN n.claim_owner ELSE n.lease_owner END, \
+     CASE WHEN n.c THEN n.claim_lease ELSE n.lease_expires_at END, \
+     CASE WHEN n.c THEN n.claim_at ELSE n.started_at END, n.completed_at, \
+     CASE WHEN n.c THEN n.claim_at ELSE n.updated_at END \
+     FROM (SELECT u.*, u.claim AND g.run_status IN ('running', 'waiting') AS c \
+     FROM UNNEST($22::int4[], $23::bool[], $24::text[], $25::timestamptz[], $26::timestamptz[], \
+     $27::uuid[], $28::text[], $29::text[], $30::uuid[], $31::text[], $32::int4[], $33::int4[], $34::jsonb[], \
+     $35::jsonb[], $36::jsonb[], $37::int4[], $38::timestamptz[], $39::timestamptz[], $40::text[], \
+     $41::timestamptz[], $42::timestamptz[], $43::timestamptz[], $44::timestamptz[]) \
+     AS u(t, claim, claim_owner, claim_lease, claim_at, run_id, step_key, step_id, org_id, status, attempt, \
+     remaining, input, output, error, priority, ready_at, wake_at, lease_owner, lease_expires_at, started_at, \
+     completed_at, updated_at) \
+     JOIN g ON g.t = u.t) n \
+     ON CONFLICT (run_id, step_key) DO NOTHING RETURNING ",
+    step_columns!(),
+    "), \
+     attempts AS (INSERT INTO workflow_step_attempts (run_id, step_key, attempt, org_id, outcome, error, \
+     started_at, finished_at, worker) \
+     SELECT a.run_id, a.step_key, a.attempt, a.org_id, a.outcome, a.error, a.started_at, a.finished_at, a.worker \
+     FROM UNNEST($45::int4[], $46::uuid[], $47::text[], $48::int4[], $49::uuid[], $50::text[], $51::jsonb[], \
+     $52::timestamptz[], $53::timestamptz[], $54::text[]) \
+     AS a(t, run_id, step_key, attempt, org_id, outcome, error, started_at, finished_at, worker) \
+     WHERE a.t IN (SELECT t FROM g) \
+     ON CONFLICT (run_id, step_key, attempt) DO UPDATE SET outcome = excluded.outcome, \
+     error = excluded.error, started_at = excluded.started_at, finished_at = excluded.finished_at, \
+     worker = excluded.worker) \
+     SELECT held.t AS held, claimed.* FROM (SELECT t FROM g) held \
+     FULL JOIN (SELECT * FROM new_steps WHERE lease_owner IS NOT NULL) claimed ON false"
 );

@@ -11,24 +11,24 @@ const STEP_ROWS: usize = 400;
 
 /// Inserts step instances with multi-row `INSERT`s. When `idempotent`, a step whose
 /// `(run_id, step_key)` already exists is left as it is; otherwise it is a `Conflict`.
-async fn insert_steps(tx: &mut Tx, steps: &[StepRecord], idempotent: bool) -> Result<(), StoreError> {
+async fn insert_steps(conn: &mut Conn, steps: &[StepRecord], idempotent: bool) -> Result<(), StoreError> {
     for chunk in steps.chunks(STEP_ROWS) {
         let mut query = step_insert(chunk);
         if idempotent {
             query.push(" ON CONFLICT (run_id, step_key) DO NOTHING");
         }
-        query.build().execute(&mut **tx).await.map_err(map_write_error)?;
+        query.build().execute(&mut *conn).await.map_err(map_write_error)?;
     }
     Ok(())
 }
 
 /// Inserts the steps whose key is not taken yet; answers those inserted, as stored.
-async fn insert_new_steps_returning(tx: &mut Tx, steps: &[StepRecord]) -> Result<Vec<StepRecord>, StoreError> {
+async fn insert_new_steps_returning(conn: &mut Conn, steps: &[StepRecord]) -> Result<Vec<StepRecord>, StoreError> {
     let mut inserted = Vec::new();
     for chunk in steps.chunks(STEP_ROWS) {
         let mut query = step_insert(chunk);
         query.push(concat!(" ON CONFLICT (run_id, step_key) DO NOTHING RETURNING ", step_columns!()));
-        for row in query.build().fetch_all(&mut **tx).await.map_err(map_write_error)? {
+        for row in query.build().fetch_all(&mut *conn).await.map_err(map_write_error)? {
             inserted.push(step_from_row(&row)?);
         }
     }
@@ -62,7 +62,7 @@ fn step_insert(steps: &[StepRecord]) -> QueryBuilder<'_, Db> {
 }
 
 /// Appends events to the outbox with multi-row `INSERT`s, in the given order.
-async fn insert_events(tx: &mut Tx, events: &[&SystemEvent]) -> Result<(), StoreError> {
+async fn insert_events(conn: &mut Conn, events: &[&SystemEvent]) -> Result<(), StoreError> {
     // 8 parameters per row; 500 rows stay far below both dialects' limits.
     for chunk in events.chunks(500) {
         let mut query = QueryBuilder::<Db>::new(
@@ -79,7 +79,7 @@ async fn insert_events(tx: &mut Tx, events: &[&SystemEvent]) -> Result<(), Store
                 .push_bind(Json(event.to_cloudevent()))
                 .push_bind(at(event.timestamp));
         });
-        query.build().execute(&mut **tx).await.map_err(map_write_error)?;
+        query.build().execute(&mut *conn).await.map_err(map_write_error)?;
     }
     Ok(())
 }
@@ -96,12 +96,12 @@ fn push_id_list(query: &mut QueryBuilder<'_, Db>, ids: &[Uuid]) {
 
 /// The `(id, org_id, status)` of those of `ids` that exist; locked when `lock` (PostgreSQL only:
 /// SQLite's write transaction already excludes every other writer).
-async fn select_runs(tx: &mut Tx, ids: &[Uuid], _lock: bool) -> Result<Vec<(Uuid, Uuid, String)>, StoreError> {
+async fn select_runs(conn: &mut Conn, ids: &[Uuid], _lock: bool) -> Result<Vec<(Uuid, Uuid, String)>, StoreError> {
     let mut runs = Vec::new();
     for chunk in ids.chunks(BATCH_ROWS) {
         let mut query = QueryBuilder::<Db>::new("SELECT id, org_id, status FROM workflow_runs WHERE id IN ");
         push_id_list(&mut query, chunk);
-        for row in query.build().fetch_all(&mut **tx).await? {
+        for row in query.build().fetch_all(&mut *conn).await? {
             runs.push((row.try_get("id")?, row.try_get("org_id")?, row.try_get("status")?));
         }
     }
@@ -110,7 +110,7 @@ async fn select_runs(tx: &mut Tx, ids: &[Uuid], _lock: bool) -> Result<Vec<(Uuid
 
 /// Which of `guards` still hold: the step is `running` under that owner and attempt, in that
 /// organization; each with its run's organization and status.
-async fn guard_rows(tx: &mut Tx, guards: &[GuardRow<'_>]) -> Result<Vec<HeldGuard>, StoreError> {
+async fn guard_rows(conn: &mut Conn, guards: &[GuardRow<'_>]) -> Result<Vec<HeldGuard>, StoreError> {
     let mut held = Vec::new();
     for chunk in guards.chunks(BATCH_ROWS) {
         let mut query = QueryBuilder::<Db>::new(
@@ -126,7 +126,7 @@ async fn guard_rows(tx: &mut Tx, guards: &[GuardRow<'_>]) -> Result<Vec<HeldGuar
                 .push_bind(guard.org_id);
         });
         query.push(")");
-        for row in query.build().fetch_all(&mut **tx).await? {
+        for row in query.build().fetch_all(&mut *conn).await? {
             held.push(HeldGuard::from_row(&row)?);
         }
     }
@@ -135,7 +135,7 @@ async fn guard_rows(tx: &mut Tx, guards: &[GuardRow<'_>]) -> Result<Vec<HeldGuar
 
 /// Applies `Set` changes (each to a different step) with one `UPDATE … FROM` a list of values per
 /// chunk: status, output, error and timers; the lease is cleared.
-async fn set_steps(tx: &mut Tx, changes: &[(Uuid, DateTime<Utc>, &StepChange)]) -> Result<(), StoreError> {
+async fn set_steps(conn: &mut Conn, changes: &[(Uuid, DateTime<Utc>, &StepChange)]) -> Result<(), StoreError> {
     for chunk in changes.chunks(BATCH_ROWS) {
         let mut query = QueryBuilder::<Db>::new(
             "WITH v (run_id, step_key, status, output, error, ready_at, wake_at, completed_at, updated_at) AS (",
@@ -159,14 +159,14 @@ async fn set_steps(tx: &mut Tx, changes: &[(Uuid, DateTime<Utc>, &StepChange)]) 
              lease_expires_at = NULL, updated_at = v.updated_at FROM v \
              WHERE workflow_steps.run_id = v.run_id AND workflow_steps.step_key = v.step_key",
         );
-        query.build().execute(&mut **tx).await.map_err(map_write_error)?;
+        query.build().execute(&mut *conn).await.map_err(map_write_error)?;
     }
     Ok(())
 }
 
 /// Applies join arrivals, `count` at a time per join: the sum of that many
 /// [`StepChange::ArriveAtJoin`]s (`remaining` never goes below 0; the join fires when it reaches it).
-async fn arrive_at_joins(tx: &mut Tx, arrivals: &[JoinArrivals<'_>]) -> Result<(), StoreError> {
+async fn arrive_at_joins(conn: &mut Conn, arrivals: &[JoinArrivals<'_>]) -> Result<(), StoreError> {
     for chunk in arrivals.chunks(BATCH_ROWS) {
         let mut query = QueryBuilder::<Db>::new("WITH v (run_id, step_key, n, arrived_at, updated_at) AS (");
         query.push_values(chunk, |mut row, arrival| {
@@ -186,14 +186,14 @@ async fn arrive_at_joins(tx: &mut Tx, arrivals: &[JoinArrivals<'_>]) -> Result<(
              WHERE workflow_steps.run_id = v.run_id AND workflow_steps.step_key = v.step_key \
              AND workflow_steps.remaining > 0",
         );
-        query.build().execute(&mut **tx).await.map_err(map_write_error)?;
+        query.build().execute(&mut *conn).await.map_err(map_write_error)?;
     }
     Ok(())
 }
 
 /// Writes run changes (each to a different run) and their `unified_executions` rows; the same
 /// writes as the one-by-one path.
-async fn update_runs(tx: &mut Tx, changes: &[(Uuid, DateTime<Utc>, &RunChange)]) -> Result<(), StoreError> {
+async fn update_runs(conn: &mut Conn, changes: &[(Uuid, DateTime<Utc>, &RunChange)]) -> Result<(), StoreError> {
     for chunk in changes.chunks(BATCH_ROWS) {
         let mut query = QueryBuilder::<Db>::new(
             "WITH v (id, status, output, error, error_message, started_at, completed_at, updated_at) AS (",
@@ -213,7 +213,7 @@ async fn update_runs(tx: &mut Tx, changes: &[(Uuid, DateTime<Utc>, &RunChange)])
              started_at = COALESCE(workflow_runs.started_at, v.started_at), completed_at = v.completed_at, \
              updated_at = v.updated_at FROM v WHERE workflow_runs.id = v.id",
         );
-        query.build().execute(&mut **tx).await.map_err(map_write_error)?;
+        query.build().execute(&mut *conn).await.map_err(map_write_error)?;
 
         let mut query = QueryBuilder::<Db>::new("WITH v (id, status, completed_at, error_message) AS (");
         query.push_values(chunk, |mut row, (run_id, _, change)| {
@@ -227,13 +227,13 @@ async fn update_runs(tx: &mut Tx, changes: &[(Uuid, DateTime<Utc>, &RunChange)])
              error_message = v.error_message FROM v \
              WHERE unified_executions.id = v.id AND unified_executions.source_id = v.id",
         );
-        query.build().execute(&mut **tx).await.map_err(map_write_error)?;
+        query.build().execute(&mut *conn).await.map_err(map_write_error)?;
     }
     Ok(())
 }
 
 /// Inserts attempt rows (an attempt recorded again is overwritten: its lease was re-taken).
-async fn upsert_attempts(tx: &mut Tx, attempts: &[(&AttemptRecord, Uuid)]) -> Result<(), StoreError> {
+async fn upsert_attempts(conn: &mut Conn, attempts: &[(&AttemptRecord, Uuid)]) -> Result<(), StoreError> {
     for chunk in attempts.chunks(BATCH_ROWS) {
         let mut query = QueryBuilder::<Db>::new(
             "INSERT INTO workflow_step_attempts (run_id, step_key, attempt, org_id, outcome, error, started_at, \
@@ -255,19 +255,19 @@ async fn upsert_attempts(tx: &mut Tx, attempts: &[(&AttemptRecord, Uuid)]) -> Re
              error = excluded.error, started_at = excluded.started_at, finished_at = excluded.finished_at, \
              worker = excluded.worker",
         );
-        query.build().execute(&mut **tx).await.map_err(map_write_error)?;
+        query.build().execute(&mut *conn).await.map_err(map_write_error)?;
     }
     Ok(())
 }
 
 /// Which of `runs` still have a step `ready`, `pending`, `waiting` or `running`.
-async fn runs_with_open_steps(tx: &mut Tx, runs: &[Uuid]) -> Result<HashSet<Uuid>, StoreError> {
+async fn runs_with_open_steps(conn: &mut Conn, runs: &[Uuid]) -> Result<HashSet<Uuid>, StoreError> {
     let mut open = HashSet::new();
     for chunk in runs.chunks(BATCH_ROWS) {
         let mut query = QueryBuilder::<Db>::new("SELECT DISTINCT run_id FROM workflow_steps WHERE run_id IN ");
         push_id_list(&mut query, chunk);
         query.push(" AND status IN ('ready', 'pending', 'waiting', 'running')");
-        for row in query.build().fetch_all(&mut **tx).await? {
+        for row in query.build().fetch_all(&mut *conn).await? {
             open.insert(row.try_get("run_id")?);
         }
     }
@@ -275,7 +275,7 @@ async fn runs_with_open_steps(tx: &mut Tx, runs: &[Uuid]) -> Result<HashSet<Uuid
 }
 /// Records receipts (unique per workflow, trigger and key); answers the run ids of those
 /// recorded — a receipt that exists already, or comes twice, is recorded once.
-async fn insert_receipts(tx: &mut Tx, receipts: &[&TriggerReceipt]) -> Result<HashSet<Uuid>, StoreError> {
+async fn insert_receipts(conn: &mut Conn, receipts: &[&TriggerReceipt]) -> Result<HashSet<Uuid>, StoreError> {
     let mut recorded = HashSet::new();
     for chunk in receipts.chunks(BATCH_ROWS) {
         let mut query = QueryBuilder::<Db>::new(
@@ -291,7 +291,7 @@ async fn insert_receipts(tx: &mut Tx, receipts: &[&TriggerReceipt]) -> Result<Ha
                 .push_bind(at(receipt.created_at));
         });
         query.push(" ON CONFLICT (workflow_id, trigger_id, receipt_key) DO NOTHING RETURNING run_id");
-        for row in query.build().fetch_all(&mut **tx).await? {
+        for row in query.build().fetch_all(&mut *conn).await? {
             recorded.insert(row.try_get("run_id")?);
         }
     }
@@ -299,7 +299,7 @@ async fn insert_receipts(tx: &mut Tx, receipts: &[&TriggerReceipt]) -> Result<Ha
 }
 
 /// Sets each trigger's `last_fired_at` to its latest receipt's time.
-async fn touch_triggers(tx: &mut Tx, receipts: &[&TriggerReceipt]) -> Result<(), StoreError> {
+async fn touch_triggers(conn: &mut Conn, receipts: &[&TriggerReceipt]) -> Result<(), StoreError> {
     let latest: Vec<_> = latest_fired(receipts).into_iter().collect();
     for chunk in latest.chunks(BATCH_ROWS) {
         let mut query = QueryBuilder::<Db>::new("WITH v (workflow_id, trigger_id, fired_at) AS (");
@@ -310,20 +310,20 @@ async fn touch_triggers(tx: &mut Tx, receipts: &[&TriggerReceipt]) -> Result<(),
             ") UPDATE workflow_triggers SET last_fired_at = v.fired_at FROM v \
              WHERE workflow_triggers.workflow_id = v.workflow_id AND workflow_triggers.trigger_id = v.trigger_id",
         );
-        query.build().execute(&mut **tx).await.map_err(map_write_error)?;
+        query.build().execute(&mut *conn).await.map_err(map_write_error)?;
     }
     Ok(())
 }
 
 /// The `(id, org_id)` pairs of the workflows among `workflows` and of the users among `users`.
-async fn orgs_of(tx: &mut Tx, workflows: &[Uuid], users: &[Uuid]) -> Result<OrgsOf, StoreError> {
+async fn orgs_of(conn: &mut Conn, workflows: &[Uuid], users: &[Uuid]) -> Result<OrgsOf, StoreError> {
     let mut found = OrgsOf::default();
     for (table, ids, into) in [("workflows", workflows, &mut found.workflows), ("users", users, &mut found.users)] {
         for chunk in ids.chunks(BATCH_ROWS) {
             let mut query = QueryBuilder::<Db>::new("SELECT id, org_id FROM ");
             query.push(table).push(" WHERE id IN ");
             push_id_list(&mut query, chunk);
-            for row in query.build().fetch_all(&mut **tx).await? {
+            for row in query.build().fetch_all(&mut *conn).await? {
                 into.insert((row.try_get("id")?, row.try_get("org_id")?));
             }
         }
@@ -335,20 +335,20 @@ async fn orgs_of(tx: &mut Tx, workflows: &[Uuid], users: &[Uuid]) -> Result<Orgs
 /// `unified_executions` rows, their steps and their events. No checks: the caller checked
 /// workflows, creators and receipts.
 async fn insert_started(
-    tx: &mut Tx,
+    conn: &mut Conn,
     receipts: &[&TriggerReceipt],
     runs: &[&RunRecord],
     steps: &[StepRecord],
     events: &[&SystemEvent],
 ) -> Result<(), StoreError> {
-    touch_triggers(tx, receipts).await?;
-    insert_run_rows(tx, runs).await?;
-    insert_steps(tx, steps, false).await?;
-    insert_events(tx, events).await
+    touch_triggers(conn, receipts).await?;
+    insert_run_rows(conn, runs).await?;
+    insert_steps(conn, steps, false).await?;
+    insert_events(conn, events).await
 }
 
 /// Inserts run rows (no checks: the caller checked workflow and creator).
-async fn insert_run_rows(tx: &mut Tx, runs: &[&RunRecord]) -> Result<(), StoreError> {
+async fn insert_run_rows(conn: &mut Conn, runs: &[&RunRecord]) -> Result<(), StoreError> {
     // 20 parameters per row.
     for chunk in runs.chunks(BATCH_ROWS) {
         let mut query = QueryBuilder::<Db>::new(concat!("INSERT INTO workflow_runs (", run_columns!(), ") "));
@@ -374,7 +374,7 @@ async fn insert_run_rows(tx: &mut Tx, runs: &[&RunRecord]) -> Result<(), StoreEr
                 .push_bind(at(run.updated_at))
                 .push_bind(run.rerun_of);
         });
-        query.build().execute(&mut **tx).await.map_err(map_write_error)?;
+        query.build().execute(&mut *conn).await.map_err(map_write_error)?;
         let mut query = QueryBuilder::<Db>::new(
             "INSERT INTO unified_executions (id, org_id, execution_type, source_system, source_id, user_id, status, \
              started_at, completed_at, error_message, metadata) ",
@@ -392,8 +392,19 @@ async fn insert_run_rows(tx: &mut Tx, runs: &[&RunRecord]) -> Result<(), StoreEr
                 .push_bind(error_message(run.error.as_ref()))
                 .push_bind(Json(unified_metadata(run)));
         });
-        query.build().execute(&mut **tx).await.map_err(map_write_error)?;
+        query.build().execute(&mut *conn).await.map_err(map_write_error)?;
     }
     Ok(())
 }
 
+
+/// The plain transitions of a batch (see `apply_set_based`). Each statement here is a call into
+/// the connection's thread, not a network round trip, so SQLite takes the staged path for them.
+async fn apply_plain(
+    conn: &mut Conn,
+    transitions: &[Transition],
+    chosen: &[usize],
+    outcome: &mut [Committed],
+) -> Result<(), StoreError> {
+    apply_staged(conn, transitions, chosen, outcome).await
+}

@@ -12,6 +12,8 @@ pub(crate) struct SqlRepos {
 }
 
 type Tx = sqlx::Transaction<'static, Db>;
+/// The connection under a transaction or a pool handle: what the batch statements run on.
+type Conn = <Db as sqlx::Database>::Connection;
 
 impl SqlRepos {
     pub(crate) fn new(pool: sqlx::Pool<Db>, writer: sqlx::Pool<Db>) -> Self {

@@ -35,8 +35,8 @@ mod prelude {
     };
     pub(super) use auterity_types::trigger_records::{CronAdvance, FlowLimits, TriggerReceipt, TriggerRecord};
     pub(super) use auterity_types::workflow_records::{
-        AttemptRecord, Committed, NewRun, RunChange, RunFilter, RunRecord, StepChange, StepRecord, Transition,
-        WorkflowRecord, WorkflowVersion,
+        AttemptRecord, ClaimAfter, Committed, NewRun, RunChange, RunFilter, RunRecord, StepChange, StepRecord,
+        Transition, WorkflowRecord, WorkflowVersion,
     };
     pub(super) use auterity_types::{ApiKeyId, Level, OrgId, System, SystemEvent, TeamId, UserId};
     pub(super) use chrono::{DateTime, Utc};

@@ -121,7 +121,7 @@ struct JoinArrivals<'a> {
 /// The runs of `chosen` that transitions read or change as a whole, locked first (PostgreSQL,
 /// in id order) as the one-by-one path locks them.
 async fn locked_runs(
-    tx: &mut Tx,
+    conn: &mut Conn,
     transitions: &[Transition],
     chosen: &[usize],
 ) -> Result<std::collections::HashMap<Uuid, BatchRun>, StoreError> {
@@ -129,7 +129,7 @@ async fn locked_runs(
         chosen.iter().map(|&i| &transitions[i]).filter(|t| touches_run(t)).map(|t| t.run_id).collect();
     let mut runs = std::collections::HashMap::new();
     if !ids.is_empty() {
-        for (id, org_id, status) in select_runs(tx, &ids.into_iter().collect::<Vec<_>>(), true).await? {
+        for (id, org_id, status) in select_runs(conn, &ids.into_iter().collect::<Vec<_>>(), true).await? {
             runs.insert(id, BatchRun { org_id, status });
         }
     }
@@ -140,7 +140,7 @@ async fn locked_runs(
 /// does not hold yet, read with the guard. PostgreSQL locks the guarded rows, as the one-by-one
 /// path does.
 async fn held_guards(
-    tx: &mut Tx,
+    conn: &mut Conn,
     transitions: &[Transition],
     chosen: &[usize],
     runs: &mut std::collections::HashMap<Uuid, BatchRun>,
@@ -160,7 +160,7 @@ async fn held_guards(
         })
         .collect();
     let mut held = HashSet::new();
-    for row in guard_rows(tx, &guards).await? {
+    for row in guard_rows(conn, &guards).await? {
         runs.entry(row.run_id).or_insert(BatchRun { org_id: row.org_id, status: row.run_status });
         held.insert((row.run_id, row.step_key));
     }
@@ -176,9 +176,30 @@ async fn held_guards(
 
 /// Applies the transitions `chosen` of `transitions` set-based, inside the caller's transaction;
 /// fills their entries of `outcome`. Any error fails the whole batch (the caller then rolls back
-/// and applies every transition one by one, where a bad one is skipped alone).
+/// and applies every transition one by one, where a bad one is skipped alone). The plain ones —
+/// none touching its run as a whole, so none shares its run with one that does — go through the
+/// dialect's `apply_plain`, the others through `apply_staged`.
 async fn apply_set_based(
-    tx: &mut Tx,
+    conn: &mut Conn,
+    transitions: &[Transition],
+    chosen: &[usize],
+    outcome: &mut [Committed],
+) -> Result<(), StoreError> {
+    let (plain, whole): (Vec<usize>, Vec<usize>) = chosen.iter().partition(|&&i| !touches_run(&transitions[i]));
+    apply_plain(conn, transitions, &plain, outcome).await?;
+    apply_staged(conn, transitions, &whole, outcome).await
+}
+
+/// Whether every transition of a batch takes the plain set-based path (`split_batch` chose them
+/// all, and none touches its run as a whole).
+fn all_plain(transitions: &[Transition], chosen: &[usize], others: &[usize]) -> bool {
+    others.is_empty() && chosen.iter().all(|&i| !touches_run(&transitions[i]))
+}
+
+/// The set-based path one statement at a time: runs, guards, step sets, join arrivals, run
+/// changes, new and claimed steps, attempts, events, finishing steps.
+async fn apply_staged(
+    conn: &mut Conn,
     transitions: &[Transition],
     chosen: &[usize],
     outcome: &mut [Committed],
@@ -186,8 +207,8 @@ async fn apply_set_based(
     if chosen.is_empty() {
         return Ok(());
     }
-    let mut runs = locked_runs(tx, transitions, chosen).await?;
-    let held = held_guards(tx, transitions, chosen, &mut runs).await?;
+    let mut runs = locked_runs(conn, transitions, chosen).await?;
+    let held = held_guards(conn, transitions, chosen, &mut runs).await?;
     let applied: Vec<usize> = chosen
         .iter()
         .copied()
@@ -222,15 +243,15 @@ async fn apply_set_based(
             }
         }
     }
-    set_steps(tx, &sets).await?;
+    set_steps(conn, &sets).await?;
     let arrivals: Vec<JoinArrivals<'_>> = arrivals.into_values().collect();
-    arrive_at_joins(tx, &arrivals).await?;
+    arrive_at_joins(conn, &arrivals).await?;
 
     let run_changes: Vec<(Uuid, DateTime<Utc>, &RunChange)> = applied
         .iter()
         .filter_map(|&i| transitions[i].run_change.as_ref().map(|c| (transitions[i].run_id, transitions[i].at, c)))
         .collect();
-    update_runs(tx, &run_changes).await?;
+    update_runs(conn, &run_changes).await?;
 
     // New steps: those claimed go in already claimed (see `split_claimed`); a claimed step is
     // answered to the transition that asked for it.
@@ -250,8 +271,8 @@ async fn apply_set_based(
         to_claim.extend(claim);
         rest.extend(others);
     }
-    insert_steps(tx, &rest, true).await?;
-    for step in insert_new_steps_returning(tx, &to_claim).await? {
+    insert_steps(conn, &rest, true).await?;
+    for step in insert_new_steps_returning(conn, &to_claim).await? {
         if let Some(&i) = claimer.get(&(step.run_id, step.step_key.clone())) {
             outcome[i].claimed.push(step);
         }
@@ -264,17 +285,17 @@ async fn apply_set_based(
             t.attempt.as_ref().zip(t.org_id).map(|(a, org)| (a, org.0))
         })
         .collect();
-    upsert_attempts(tx, &attempts).await?;
+    upsert_attempts(conn, &attempts).await?;
     let events: Vec<&SystemEvent> = applied.iter().flat_map(|&i| transitions[i].events.iter()).collect();
-    insert_events(tx, &events).await?;
+    insert_events(conn, &events).await?;
 
     // The finishing step goes in only for runs with no open step left after everything above.
     let finishing: Vec<&StepRecord> = applied.iter().filter_map(|&i| transitions[i].finish_step.as_ref()).collect();
     if !finishing.is_empty() {
-        let open = runs_with_open_steps(tx, &finishing.iter().map(|f| f.run_id).collect::<Vec<_>>()).await?;
+        let open = runs_with_open_steps(conn, &finishing.iter().map(|f| f.run_id).collect::<Vec<_>>()).await?;
         let finish: Vec<StepRecord> =
             finishing.into_iter().filter(|f| !open.contains(&f.run_id)).cloned().collect();
-        insert_steps(tx, &finish, true).await?;
+        insert_steps(conn, &finish, true).await?;
     }
     for &i in &applied {
         outcome[i].applied = true;

@@ -190,13 +190,12 @@ async fn apply_step_change(tx: &mut Tx, run_id: Uuid, change: &StepChange, now: 
 /// inserted in that form: never a `ready` row that is updated at once (on PostgreSQL that would
 /// leave a dead entry in the claim index for every step).
 fn split_claimed(t: &Transition, run_status_after: &str) -> (Vec<StepRecord>, Vec<StepRecord>) {
-    let Some(claim) = t.claim_after.as_ref().filter(|_| matches!(run_status_after, "running" | "waiting")) else {
+    if !matches!(run_status_after, "running" | "waiting") {
         return (Vec::new(), t.new_steps.clone());
-    };
+    }
     let (mut claimed, mut rest) = (Vec::new(), Vec::new());
     for step in &t.new_steps {
-        let due = step.status == "ready" && step.ready_at.is_some_and(|ready| ready <= t.at);
-        if due && claim.keys.contains(&step.step_key) {
+        if let Some(claim) = claim_of(t, step) {
             claimed.push(StepRecord {
                 status: "running".to_owned(),
                 attempt: step.attempt + 1,
@@ -211,6 +210,13 @@ fn split_claimed(t: &Transition, run_status_after: &str) -> (Vec<StepRecord>, Ve
         }
     }
     (claimed, rest)
+}
+
+/// The claim `t` makes on its new step `step`: named in its `claim_after`, `ready` and due at `t.at`
+/// (it holds while the run is `running` or `waiting` after `t`).
+fn claim_of<'t>(t: &'t Transition, step: &StepRecord) -> Option<&'t ClaimAfter> {
+    let due = step.status == "ready" && step.ready_at.is_some_and(|ready| ready <= t.at);
+    t.claim_after.as_ref().filter(|claim| due && claim.keys.contains(&step.step_key))
 }
 
 /// Writes one transition inside the caller's savepoint; `Ok(None)` when it must not apply (run
@@ -379,10 +385,17 @@ impl SqlRepos {
     }
 
     async fn try_group_commit(&self, transitions: &[Transition], set_based: bool) -> Result<Vec<Committed>, StoreError> {
-        let mut tx = self.begin_write().await?;
         let mut applied = vec![Committed::default(); transitions.len()];
         let (chosen, mut order) =
             if set_based { split_batch(transitions) } else { (Vec::new(), (0..transitions.len()).collect()) };
+        if DIALECT == Dialect::Postgres && all_plain(transitions, &chosen, &order) {
+            // One statement, outside a transaction block: it is its own transaction, and the
+            // batch costs one round trip, without BEGIN and COMMIT.
+            let mut conn = self.writer.acquire().await?;
+            apply_plain(&mut conn, transitions, &chosen, &mut applied).await?;
+            return Ok(applied);
+        }
+        let mut tx = self.begin_write().await?;
         apply_set_based(&mut tx, transitions, &chosen, &mut applied).await?;
         // Applied in run order (stable, so one run's transitions keep theirs): two committers then
         // take the run and step locks of a batch in the same order and do not deadlock on them.

@@ -109,7 +109,7 @@ pub async fn users_access_grants_and_audit_log(backend: Backend) {
         server.login("member@example.test", user_password()).await["access_token"].as_str().unwrap().to_owned();
     let (status, _) = server.call("GET", "/api/auth/audit", Some(&member), None).await;
     assert_eq!(status, 403);
-    server.stop().await;
+    server.finish().await;
 }
 
 pub async fn self_signup_is_off_by_default_and_policy_is_enforced(backend: Backend) {
@@ -117,7 +117,7 @@ pub async fn self_signup_is_off_by_default_and_policy_is_enforced(backend: Backe
     let request = json!({"email": "new@example.test", "username": "newbie", "password": user_password()});
     let (status, body) = server.call("POST", "/api/auth/register", None, Some(request.clone())).await;
     assert_problem(status, &body, 403);
-    server.stop().await;
+    server.finish().await;
 
     let server = TestServer::start_with(backend, |c| c.auth.self_signup = true).await;
     for (password, why) in [
@@ -143,7 +143,7 @@ pub async fn self_signup_is_off_by_default_and_policy_is_enforced(backend: Backe
     assert_eq!(body["roles"], json!(["member"]));
     assert_eq!(body["systems"], json!([]));
     server.login("new@example.test", user_password()).await;
-    server.stop().await;
+    server.finish().await;
 
     // With the composition rule switched off, a long lowercase passphrase is fine.
     let server = TestServer::start_with(backend, |c| {
@@ -155,7 +155,7 @@ pub async fn self_signup_is_off_by_default_and_policy_is_enforced(backend: Backe
         .call("POST", "/api/auth/register", None, Some(json!({"email": "p@example.test", "username": "phrase", "password": "lanterns drift over quiet harbors"})))
         .await;
     assert_eq!(status, 201, "{body}");
-    server.stop().await;
+    server.finish().await;
 }
 
 pub async fn forwarded_for_is_trusted_only_from_configured_proxies() {
@@ -178,6 +178,6 @@ pub async fn forwarded_for_is_trusted_only_from_configured_proxies() {
         let admin = server.admin_token().await;
         let (_, audit) = server.call("GET", "/api/auth/audit?action=login_failed", Some(&admin), None).await;
         assert_eq!(audit["items"][0]["ip"], expected_ip, "{audit}");
-        server.stop().await;
+        server.finish().await;
     }
 }

@@ -101,5 +101,5 @@ pub async fn api_key_is_scoped_shown_once_and_revocable(backend: Backend) {
     tampered.push(if key.ends_with('A') { 'B' } else { 'A' });
     let (status, _) = server.call("GET", "/api/ai/providers", Some(&tampered), None).await;
     assert_eq!(status, 401);
-    server.stop().await;
+    server.finish().await;
 }

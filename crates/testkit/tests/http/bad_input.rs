@@ -77,7 +77,7 @@ pub async fn bad_credentials_and_tokens_are_4xx_problems(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), 401);
-    server.stop().await;
+    server.finish().await;
 }
 
 pub async fn bad_bodies_are_4xx_problems_and_change_nothing(backend: Backend) {
@@ -158,5 +158,5 @@ pub async fn bad_bodies_are_4xx_problems_and_change_nothing(backend: Backend) {
         )
         .await;
     assert_problem(status, &body, 404);
-    server.stop().await;
+    server.finish().await;
 }

@@ -194,7 +194,7 @@ pub async fn egress_policy_limits_and_timeouts(backend: Backend) {
     assert_eq!((status, view["effective_deny_private"].as_bool()), (200, Some(false)), "{view}");
     let ok = fetch(&server, &token, &workflow, &format!("http://localhost:{port}/ok")).await;
     assert_eq!(ok["status"], "completed", "{ok}");
-    server.stop().await;
+    server.finish().await;
 }
 
 /// With `egress.deny_private` on in the configuration, every organization that has not chosen is
@@ -223,5 +223,5 @@ pub async fn configured_default_denies_private_ranges(backend: Backend) {
     let run = fetch(&server, &token, &workflow, &format!("{base}/ok")).await;
     assert_eq!(run["status"], "completed", "{run}");
     assert_eq!(seen.count(), 1);
-    server.stop().await;
+    server.finish().await;
 }

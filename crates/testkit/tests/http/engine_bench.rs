@@ -70,7 +70,7 @@ pub async fn chain_latency(backend: Backend, length: usize, runs: usize) -> Stri
         percentile(&mut per_step, 0.5),
         commit_stats(&server).await,
     );
-    server.stop().await;
+    server.finish().await;
     line
 }
 
@@ -161,7 +161,7 @@ pub async fn throughput(backend: Backend, runs: usize, length: usize) -> String 
         steady as f64 / (steady_ms / 1000.0),
         commit_stats(&server).await,
     );
-    server.stop().await;
+    server.finish().await;
     line
 }
 
@@ -221,7 +221,7 @@ pub async fn fanout(backend: Backend, width: usize, rounds: usize) -> String {
         percentile(&mut e2e, 0.5),
         percentile(&mut e2e, 1.0),
     );
-    server.stop().await;
+    server.finish().await;
     line
 }
 
@@ -288,7 +288,7 @@ pub async fn restart(backend: Backend, runs: usize) -> String {
         all.as_secs_f64() * 1000.0,
         runs as f64 / create_secs,
     );
-    server.stop().await;
+    server.finish().await;
     line
 }
 

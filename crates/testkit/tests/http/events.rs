@@ -48,5 +48,5 @@ pub async fn auth_changes_are_published_through_the_outbox(backend: Backend) {
     let replay = server.state.store.outbox.events_by_correlation(received[0].correlation_id, 10).await.unwrap();
     assert_eq!(replay.len(), 1);
     assert!(replay[0].published_at.is_some());
-    server.stop().await;
+    server.finish().await;
 }

@@ -118,5 +118,5 @@ pub async fn every_route_enforces_its_declared_access(backend: Backend) {
     }
     assert!(checked > 300, "matrix too small: {checked}");
     let _: Value = Value::Null;
-    server.stop().await;
+    server.finish().await;
 }

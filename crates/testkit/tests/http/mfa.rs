@@ -105,7 +105,7 @@ pub async fn totp_enrolment_login_and_recovery_codes(backend: Backend) {
     assert_eq!(status, 401);
     let (_, me) = server.call("GET", "/api/auth/me", body["access_token"].as_str(), None).await;
     assert_eq!(me["mfa_enabled"], true);
-    server.stop().await;
+    server.finish().await;
 }
 
 pub async fn mfa_can_be_mandatory_per_role(backend: Backend) {
@@ -151,5 +151,5 @@ pub async fn mfa_can_be_mandatory_per_role(backend: Backend) {
         )
         .await;
     assert_eq!(status, 403);
-    server.stop().await;
+    server.finish().await;
 }

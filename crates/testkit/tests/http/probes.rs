@@ -27,7 +27,7 @@ pub async fn health_ready_and_metrics(backend: Backend) {
     assert!(metrics.contains(r#"route="/health""#), "routes are labelled by their template");
     assert!(metrics.contains("http_request_duration_seconds_bucket{"), "histogram exported");
     assert!(metrics.contains("auth_failures_total{"), "auth failures counted");
-    server.stop().await;
+    server.finish().await;
 }
 
 pub async fn openapi_document_declares_every_route(backend: Backend) {
@@ -49,5 +49,5 @@ pub async fn openapi_document_declares_every_route(backend: Backend) {
     let html = server.client.get(server.url("/api/docs")).send().await.unwrap();
     assert!(html.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     assert!(html.text().await.unwrap().contains("/api/openapi.json"));
-    server.stop().await;
+    server.finish().await;
 }

@@ -30,5 +30,5 @@ pub async fn revocation_is_shared_across_replicas_through_redis() {
     let (status, _) = second.call("POST", "/api/auth/login", None, Some(wrong)).await;
     assert_eq!(status, 429);
     second.stop().await;
-    first.stop().await;
+    first.finish().await;
 }

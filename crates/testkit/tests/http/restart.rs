@@ -33,5 +33,5 @@ pub async fn data_survives_a_restart(backend: Backend) {
     // First start ran once: still one organization and the same admin.
     let (_, orgs) = server.call("GET", "/api/auth/orgs", Some(&server.admin_token().await), None).await;
     assert_eq!(orgs["items"].as_array().unwrap().len(), 1);
-    server.stop().await;
+    server.finish().await;
 }

@@ -77,7 +77,7 @@ pub async fn pause_resume_and_invalid_transitions(backend: Backend) {
     assert_eq!(after["completed_at"], done["completed_at"]);
     let (status, body) = control(&server, &token, &uuid::Uuid::now_v7().to_string(), "pause").await;
     assert_problem(status, &body, 404);
-    server.stop().await;
+    server.finish().await;
 }
 
 pub async fn retry_from_failed_step_keeps_completed_steps(backend: Backend) {
@@ -150,7 +150,7 @@ pub async fn retry_from_failed_step_keeps_completed_steps(backend: Backend) {
     assert_eq!(count("workflow.step.failed"), 1);
     assert_eq!(count("workflow.run.retried"), 1);
     assert_eq!(count("workflow.run.completed"), 1);
-    server.stop().await;
+    server.finish().await;
 }
 
 pub async fn parallel_paths_complete_a_run_exactly_once(backend: Backend) {
@@ -184,7 +184,7 @@ pub async fn parallel_paths_complete_a_run_exactly_once(backend: Backend) {
         let completions = events.iter().filter(|e| e.event.event_type == "workflow.run.completed").count();
         assert_eq!(completions, 1, "run {run}");
     }
-    server.stop().await;
+    server.finish().await;
 }
 
 pub async fn rerun_filters_and_pagination(backend: Backend) {
@@ -290,7 +290,7 @@ pub async fn rerun_filters_and_pagination(backend: Backend) {
     assert_eq!(seen, sorted, "newest first");
     let (status, body) = server.call("GET", "/api/workflows/runs?since=yesterday", Some(&token), None).await;
     assert_problem(status, &body, 400);
-    server.stop().await;
+    server.finish().await;
 }
 
 /// Reads an SSE response until the `end` event; returns the event names and their data.
@@ -406,7 +406,7 @@ pub async fn live_updates_over_sse_and_websocket(backend: Backend) {
         server.call("GET", &format!("/api/workflows/runs/{}/events", uuid::Uuid::now_v7()), Some(&token), None).await;
     assert_problem(status, &body, 404);
     socket.close(None).await.ok();
-    server.stop().await;
+    server.finish().await;
 }
 
 pub async fn coordinator_aliases_and_metrics(backend: Backend) {
@@ -473,7 +473,7 @@ pub async fn coordinator_aliases_and_metrics(backend: Backend) {
         assert!(Instant::now() < deadline, "metrics missing:\n{text}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    server.stop().await;
+    server.finish().await;
 }
 
 /// A worker dies right after committing a run's last step result (before anything completed the
@@ -552,7 +552,7 @@ pub async fn a_run_left_after_its_last_step_is_completed_after_restart(backend: 
     assert_eq!(step(&done, "only").unwrap()["attempt"], 1, "the completed step did not run again");
     let events = server.state.store.outbox.events_by_correlation(run_uuid, 100).await.unwrap();
     assert_eq!(events.iter().filter(|e| e.event.event_type == "workflow.run.completed").count(), 1);
-    server.stop().await;
+    server.finish().await;
 }
 
 /// Two worker processes on one PostgreSQL database: every run completes exactly once.
@@ -590,7 +590,7 @@ pub async fn two_workers_on_postgres_complete_each_run_once() {
         assert_eq!(completions, 1, "run {run}");
     }
     second.stop().await;
-    first.stop().await;
+    first.finish().await;
 }
 
 /// A branch of a `parallel` fails while the other is still executing: retrying puts the container
@@ -639,5 +639,5 @@ pub async fn retry_restores_a_parallel_join(backend: Backend) {
     let events =
         server.state.store.outbox.events_by_correlation(uuid::Uuid::parse_str(&run).unwrap(), 100).await.unwrap();
     assert_eq!(events.iter().filter(|e| e.event.event_type == "workflow.run.completed").count(), 1);
-    server.stop().await;
+    server.finish().await;
 }

@@ -191,5 +191,5 @@ pub async fn secrets_are_write_only_encrypted_and_redacted(backend: Backend) {
     assert_eq!(status, 404);
     let done = run(&server, &admin, &workflow_id).await;
     assert_eq!(done["status"], "failed", "{done}");
-    server.stop().await;
+    server.finish().await;
 }

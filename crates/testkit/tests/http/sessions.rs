@@ -59,7 +59,7 @@ pub async fn login_refresh_reuse_logout(backend: Backend) {
     let (status, _) =
         server.call("POST", "/api/auth/refresh", None, Some(json!({"refresh_token": tokens["refresh_token"]}))).await;
     assert_eq!(status, 401);
-    server.stop().await;
+    server.finish().await;
 }
 
 pub async fn password_change_ends_sessions(backend: Backend) {
@@ -112,7 +112,7 @@ pub async fn password_change_ends_sessions(backend: Backend) {
     let fresh = server.login("pat@example.test", "Another-Str0ng-Phrase").await;
     let (status, _) = server.call("GET", "/api/auth/me", fresh["access_token"].as_str(), None).await;
     assert_eq!(status, 200);
-    server.stop().await;
+    server.finish().await;
 }
 
 pub async fn disabled_user_cannot_sign_in_or_use_tokens(backend: Backend) {
@@ -141,5 +141,5 @@ pub async fn disabled_user_cannot_sign_in_or_use_tokens(backend: Backend) {
         .call("PATCH", &format!("/api/auth/users/{admin_id}"), Some(&admin), Some(json!({"is_active": false})))
         .await;
     assert_problem(status, &body, 422);
-    server.stop().await;
+    server.finish().await;
 }

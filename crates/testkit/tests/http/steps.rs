@@ -156,7 +156,7 @@ pub async fn approval_approve_reject_timeout_and_restart(backend: Backend) {
     let (status, body) = decide(&server, &token, &run, "ask", "approve", None).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(finished(&server, &token, &run).await["output"], "paid 99");
-    server.stop().await;
+    server.finish().await;
 }
 
 pub async fn wait_event_matched_from_api_and_bus_and_timed_out(backend: Backend) {
@@ -255,7 +255,7 @@ pub async fn wait_event_matched_from_api_and_bus_and_timed_out(backend: Backend)
     let token = server.admin_token().await;
     let done = finished(&server, &token, &run).await;
     assert_eq!(done["output"], 9, "{done}");
-    server.stop().await;
+    server.finish().await;
 }
 
 pub async fn subworkflow_success_failure_and_cancellation(backend: Backend) {
@@ -314,7 +314,7 @@ pub async fn subworkflow_success_failure_and_cancellation(backend: Backend) {
     assert_eq!(status, 200, "{body}");
     assert_eq!(finished(&server, &token, &child_run).await["status"], "cancelled");
     assert_eq!(finished(&server, &token, &run).await["status"], "cancelled");
-    server.stop().await;
+    server.finish().await;
 }
 
 /// A minimal SMTP server: accepts every command, records each session's transcript.
@@ -405,7 +405,7 @@ pub async fn notify_webhook_and_email(backend: Backend) {
     );
     assert!(session.contains("Subject: Lead for ada"), "{session}");
     assert!(session.contains("Call ada today."), "{session}");
-    server.stop().await;
+    server.finish().await;
 }
 
 /// A fake OpenAI-compatible server speaking `/v1/chat/completions`; records each request.
@@ -477,7 +477,7 @@ pub async fn ai_chat_completion_and_unconfigured_email(backend: Backend) {
     let done = finished(&server, &token, &run).await;
     assert_eq!(done["status"], "failed");
     assert!(done["error"]["error"]["message"].as_str().unwrap().contains("SMTP"), "{done}");
-    server.stop().await;
+    server.finish().await;
 }
 
 pub async fn saga_compensates_in_reverse_completion_order(backend: Backend) {
@@ -509,5 +509,5 @@ pub async fn saga_compensates_in_reverse_completion_order(backend: Backend) {
         json!({"booked": "/do/flight"}),
         "a handler reads the step it undoes"
     );
-    server.stop().await;
+    server.finish().await;
 }

@@ -255,7 +255,7 @@ pub async fn template_library_lists_instantiates_and_validates(backend: Backend)
     assert_problem(status, &problem, 404);
     let (_, workflows) = server.call("GET", "/api/workflows?limit=100", Some(&token), None).await;
     assert_eq!(workflows["items"].as_array().unwrap().len(), 7, "failed attempts created nothing");
-    server.stop().await;
+    server.finish().await;
 }
 
 /// A 17-character VIN numbered `n`.
@@ -331,7 +331,7 @@ pub async fn dms_inventory_sync_template_runs(backend: Backend) {
     );
     let overlap = listing.max_in_flight();
     assert!((2..=4).contains(&overlap), "foreach concurrency 4, observed {overlap}");
-    server.stop().await;
+    server.finish().await;
 }
 
 const ADF_LEAD: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -445,7 +445,7 @@ pub async fn dealership_lead_intake_template_runs(backend: Backend) {
     let dropped = finished(&server, &token, &dropped).await;
     assert_eq!(dropped["output"]["outcome"], "rejected", "{dropped}");
     assert_eq!(crm.to("POST", "/leads/search").len(), 2);
-    server.stop().await;
+    server.finish().await;
 }
 
 pub async fn service_appointment_reminder_template_runs(backend: Backend) {
@@ -500,7 +500,7 @@ pub async fn service_appointment_reminder_template_runs(backend: Backend) {
         [json!("appointment_reminder"), json!("appointment_reminder"), json!("appointment_second_reminder")]
     );
     assert_eq!(desk.received().len(), 1);
-    server.stop().await;
+    server.finish().await;
 }
 
 pub async fn review_response_template_runs(backend: Backend) {
@@ -563,7 +563,7 @@ pub async fn review_response_template_runs(backend: Backend) {
     assert_eq!(told.len(), 1);
     assert_eq!(told[0].body["comment"], "too apologetic");
     assert!(reviews.to("POST", "/reviews/g-2/reply").is_empty());
-    server.stop().await;
+    server.finish().await;
 }
 
 /// A clinical services API: every call recorded, answers by path.
@@ -625,7 +625,7 @@ pub async fn clinical_session_template_runs(backend: Backend) {
     assert_eq!(failed["output"]["status"], "failed", "{failed}");
     assert_eq!(failed["output"]["reason"], "consent missing");
     assert_eq!(refusing.received().len(), 1);
-    server.stop().await;
+    server.finish().await;
 }
 
 pub async fn patient_onboarding_template_runs(backend: Backend) {
@@ -673,5 +673,5 @@ pub async fn patient_onboarding_template_runs(backend: Backend) {
     assert_eq!(report[1].body["kind"], "onboarding_complete");
     assert_eq!(report[1].body["treatment_plan_id"], "TP-1");
     assert!(counts.lock().unwrap().values().all(|n| *n == 1), "every EHR call once: {:?}", counts.lock().unwrap());
-    server.stop().await;
+    server.finish().await;
 }

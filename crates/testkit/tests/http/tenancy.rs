@@ -138,5 +138,5 @@ pub async fn nothing_leaks_across_organizations(backend: Backend) {
     // A's data is unchanged.
     let after = snapshot(a.clone()).await;
     assert_eq!(before, after);
-    server.stop().await;
+    server.finish().await;
 }

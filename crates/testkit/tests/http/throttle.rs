@@ -36,5 +36,5 @@ pub async fn repeated_failures_are_throttled_temporarily(backend: Backend) {
     let (_, audit) =
         server.call("GET", "/api/auth/audit?action=login_failed", Some(&server.admin_token().await), None).await;
     assert!(audit["items"].as_array().unwrap().len() >= 3, "{audit}");
-    server.stop().await;
+    server.finish().await;
 }

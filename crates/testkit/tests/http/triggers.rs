@@ -172,7 +172,7 @@ pub async fn webhooks_are_signed_replay_guarded_and_rotatable(backend: Backend) 
     let body = r#"{"n": 3}"#;
     let (status, problem) = deliver(&server, &path, body, Some(signed(&new_secret, body))).await;
     assert_problem(status, &problem, 404);
-    server.stop().await;
+    server.finish().await;
 }
 
 pub async fn trigger_declarations_are_validated(backend: Backend) {
@@ -214,7 +214,7 @@ pub async fn trigger_declarations_are_validated(backend: Backend) {
     }
     let (_, list) = server.call("GET", "/api/workflows", Some(&token), None).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 0, "nothing stored");
-    server.stop().await;
+    server.finish().await;
 }
 
 pub async fn cron_fires_on_schedule_and_missed_ticks_fire_once(backend: Backend) {
@@ -311,7 +311,7 @@ pub async fn cron_fires_on_schedule_and_missed_ticks_fire_once(backend: Backend)
         assert!(runs >= 2 && runs as f64 <= elapsed + 1.0, "{runs} runs in {elapsed:.1} s with two workers");
         second.stop().await;
     }
-    server.stop().await;
+    server.finish().await;
 }
 
 async fn token_of(server: &TestServer) -> String {
@@ -363,7 +363,7 @@ pub async fn event_triggers_start_one_run_per_event(backend: Backend) {
     assert_eq!(server.state.triggers.deliver_event(&hot).await.unwrap(), 0);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(runs_of(&server, &token, &workflow).await.len(), 1, "one run per event");
-    server.stop().await;
+    server.finish().await;
 }
 
 /// A local target that holds each request 300 ms and records the most requests in flight at once,
@@ -560,7 +560,7 @@ pub async fn flow_limits_hold_and_priority_orders_pending_runs(backend: Backend)
     all_finished(&server, &token, &runs).await;
     assert_eq!(gauge.arrivals(), vec!["xblocker", "xhigh", "xmid", "xmid2", "xlow"]);
     assert_eq!(gauge.max(), 1);
-    server.stop().await;
+    server.finish().await;
 }
 
 pub async fn pending_runs_survive_a_restart(backend: Backend) {
@@ -580,7 +580,7 @@ pub async fn pending_runs_survive_a_restart(backend: Backend) {
     let token = server.admin_token().await;
     all_finished(&server, &token, &runs).await;
     assert_eq!(gauge.max(), 2);
-    server.stop().await;
+    server.finish().await;
 }
 
 /// Benchmark (ignored by default; `bench/webhook_starts.sh` runs it): signed webhook deliveries,
@@ -645,6 +645,6 @@ pub async fn webhook_starts_throughput(backend: Backend, requests: usize, concur
         .unwrap();
     assert_eq!(recorded as usize, requests, "every accepted delivery is a recorded run");
     let stats = super::engine_bench::commit_stats(&server).await;
-    server.stop().await;
+    server.finish().await;
     (requests as f64 / elapsed, stats)
 }

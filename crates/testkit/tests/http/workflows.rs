@@ -153,7 +153,7 @@ pub async fn definitions_are_validated_versioned_and_published(backend: Backend)
     assert_problem(status, &problem, 422);
     let (_, runs) = server.call("GET", &format!("/api/workflows/runs?workflow_id={id}"), Some(&token), None).await;
     assert_eq!(runs["items"].as_array().unwrap().len(), 2);
-    server.stop().await;
+    server.finish().await;
 }
 
 pub async fn http_condition_and_retries_run_durably(backend: Backend) {
@@ -195,7 +195,7 @@ pub async fn http_condition_and_retries_run_durably(backend: Backend) {
     let low = start(&server, &token, &id, json!({"score": 10})).await;
     let low = finished(&server, &token, &low).await;
     assert_eq!(step(&low, "skip")["output"], "skipped");
-    server.stop().await;
+    server.finish().await;
 }
 
 pub async fn failures_timeouts_and_cancellation(backend: Backend) {
@@ -251,7 +251,7 @@ pub async fn failures_timeouts_and_cancellation(backend: Backend) {
     assert_eq!(status, 409);
     let run = finished(&server, &token, &run).await;
     assert_eq!(step(&run, "wait")["status"], "cancelled");
-    server.stop().await;
+    server.finish().await;
 }
 
 pub async fn parallel_foreach_and_delay(backend: Backend) {
@@ -287,5 +287,5 @@ pub async fn parallel_foreach_and_delay(backend: Backend) {
     // Each element ran exactly once, under its own idempotency key.
     let keys: std::collections::HashSet<_> = target.calls_to("/lead").into_iter().map(|(k, _)| k.unwrap()).collect();
     assert_eq!(keys.len(), 5);
-    server.stop().await;
+    server.finish().await;
 }
