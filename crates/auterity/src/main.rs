@@ -12,7 +12,7 @@ use clap::Parser;
 use cli::{Cli, Command, ConfigCommand};
 
 fn main() -> anyhow::Result<()> {
-    malloc::ensure_malloc_settings();
+    malloc::ensure_fixed_mmap_threshold();
     let cli = Cli::parse();
     // Before anything builds a reqwest client (OTLP exporter, outbound calls): rustls' provider.
     auterity_workflows::outbound::install_crypto_provider();

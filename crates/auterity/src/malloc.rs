@@ -1,28 +1,25 @@
-//! glibc malloc tuning, applied by re-executing the binary once with the settings in its
-//! environment (glibc reads them before `main`, and setting them from Rust needs `unsafe`).
+//! glibc malloc tuning, applied by re-executing the binary once with the setting in its
+//! environment (glibc reads it before `main`, and setting it from Rust needs `unsafe`).
 //!
-//! - `MALLOC_MMAP_THRESHOLD_`: glibc raises its mmap threshold each time a large mmapped block is
-//!   freed, so after the first argon2id hash every later 19 MiB block came from a malloc arena and
-//!   stayed resident: an idle server held 300–470 MiB after a burst of logins. A fixed threshold
-//!   turns that adjustment off: large blocks are mapped and unmapped, and the server returns to its
-//!   idle size.
-//! - `MALLOC_ARENA_MAX`: glibc gives threads up to 8 arenas per core, and each keeps the memory
-//!   its threads freed. Two (one per core of the machine we size for) held 2–3 MiB less at start
-//!   and after load, at no cost in login or read throughput (`bench/memory/rss_steps.sh`).
+//! glibc raises its mmap threshold each time a large mmapped block is freed, so after the first
+//! argon2id hash every later 19 MiB block came from a malloc arena and stayed resident: an idle
+//! server held 300–470 MiB after a burst of logins. A fixed threshold (`MALLOC_MMAP_THRESHOLD_`)
+//! turns that adjustment off: large blocks are mapped and unmapped, and the server returns to its
+//! idle size. An operator's own value wins; other C libraries ignore the variable.
 //!
-//! An operator's own values win; other C libraries ignore the variables.
+//! Not set: `MALLOC_ARENA_MAX=2` held 1–3 MiB less at start and after load, but cut authorized
+//! reads by 15–30 % (threads queue on two arenas' locks); see docs/benchmarks.md.
 
 use std::os::unix::process::CommandExt;
 
-/// `(variable, value)` of each setting: 128 KiB (glibc's initial threshold, kept fixed), 2 arenas.
-const SETTINGS: [(&str, &str); 2] = [("MALLOC_MMAP_THRESHOLD_", "131072"), ("MALLOC_ARENA_MAX", "2")];
+const THRESHOLD_VAR: &str = "MALLOC_MMAP_THRESHOLD_";
+/// 128 KiB, glibc's initial threshold, kept fixed.
+const THRESHOLD: &str = "131072";
 
-/// Re-executes this process with the settings it lacks. Returns only if none was missing (or the
-/// re-exec failed, in which case the process runs untuned).
-pub fn ensure_malloc_settings() {
-    let missing: Vec<(&str, &str)> =
-        SETTINGS.iter().copied().filter(|(name, _)| std::env::var_os(name).is_none()).collect();
-    if missing.is_empty() {
+/// Re-executes this process with a fixed mmap threshold unless one is already set. Returns only if
+/// it was set (or the re-exec failed, in which case the process runs untuned).
+pub fn ensure_fixed_mmap_threshold() {
+    if std::env::var_os(THRESHOLD_VAR).is_some() {
         return;
     }
     let Ok(exe) = std::env::current_exe() else { return };
@@ -32,5 +29,5 @@ pub fn ensure_malloc_settings() {
         command.arg0(argv0);
     }
     // `exec` replaces the process image (same pid); it only returns on failure.
-    let _ = command.args(args).envs(missing).exec();
+    let _ = command.args(args).env(THRESHOLD_VAR, THRESHOLD).exec();
 }
