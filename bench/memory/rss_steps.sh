@@ -12,23 +12,13 @@
 set -euo pipefail
 label=${1:?label}
 shift
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-BIN=${AUTERITY_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/auterity}
-command -v wrk >/dev/null || { echo "install wrk: apt-get install -y wrk" >&2; exit 2; }
-D=$(mktemp -d -t auterity-rss.XXXXXX)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-PASS='Bench-Run!2025-xQ7z'
-env "$@" AUTERITY_ADMIN_EMAIL=admin@bench.local AUTERITY_ADMIN_PASSWORD=$PASS AUTERITY_LOG_LEVEL=warn \
-  "$BIN" serve --data-dir "$D" --listen "127.0.0.1:$PORT" >"$D/log" 2>&1 &
-P=$!
-trap 'kill -TERM $P 2>/dev/null; wait $P 2>/dev/null; rm -rf "$D"' EXIT
-for _ in $(seq 100); do curl -sf "127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
+. "$(dirname "${BASH_SOURCE[0]}")/serve.sh"
+serve "$@"
 sleep 2
 rss() { awk '/^VmRSS/ {printf "%.1f", $2/1024}' "/proc/$P/status"; }
 ticks() { awk '{print $14 + $15}' "/proc/$P/stat"; }
 out="$label: start=$(rss)"
-BODY="{\"email\":\"admin@bench.local\",\"password\":\"$PASS\"}"
-TOK=$(curl -sf "127.0.0.1:$PORT/api/auth/login" -H 'content-type: application/json' -d "$BODY" | jq -er .access_token)
+TOK=$(login)
 sleep 1
 out="$out 1login=$(rss)"
 for r in 1 2 3; do

@@ -14,6 +14,79 @@ macro_rules! step_arrays {
     };
 }
 
+/// Joins each guard row `g` (`run_id, step_key, owner, attempt, org_id`) to its step, locked,
+/// when the guard still holds (the step `running` under that owner and attempt, in that
+/// organization), and to its run `r` (`org_id, status`) in that organization. Both are looked up by
+/// primary key (`LATERAL`): joined freely, the planner, with the statistics of a young table,
+/// drove the join from every `running` step and scanned the guards for each (a 1,000-guard batch:
+/// a million comparisons).
+macro_rules! held_guard_lookup {
+    () => {
+        "CROSS JOIN LATERAL (SELECT 1 FROM workflow_steps s WHERE s.run_id = g.run_id AND s.step_key = g.step_key \
+         AND s.status = 'running' AND s.lease_owner = g.owner AND s.attempt = g.attempt AND s.org_id = g.org_id \
+         FOR UPDATE) s \
+         CROSS JOIN LATERAL (SELECT r.org_id, r.status FROM workflow_runs r \
+         WHERE r.id = g.run_id AND r.org_id = g.org_id) r"
+    };
+}
+
+/// Binds `guards` column by column (5 arrays: run, step key, owner, attempt, organization).
+fn bind_guards<'q>(
+    query: sqlx::query::Query<'q, Db, sqlx::postgres::PgArguments>,
+    guards: &[GuardRow<'q>],
+) -> sqlx::query::Query<'q, Db, sqlx::postgres::PgArguments> {
+    query
+        .bind(guards.iter().map(|g| g.run_id).collect::<Vec<_>>())
+        .bind(guards.iter().map(|g| g.step_key).collect::<Vec<_>>())
+        .bind(guards.iter().map(|g| g.owner).collect::<Vec<_>>())
+        .bind(guards.iter().map(|g| g.attempt).collect::<Vec<_>>())
+        .bind(guards.iter().map(|g| g.org_id).collect::<Vec<_>>())
+}
+
+/// Binds the `Set`s among `changes` column by column (9 arrays: run, step key, status, output,
+/// error, ready, wake, completed, updated); other changes are skipped.
+fn bind_sets<'q>(
+    query: sqlx::query::Query<'q, Db, sqlx::postgres::PgArguments>,
+    changes: &[(Uuid, DateTime<Utc>, &'q StepChange)],
+) -> sqlx::query::Query<'q, Db, sqlx::postgres::PgArguments> {
+    let sets: Vec<_> = changes
+        .iter()
+        .filter_map(|(run_id, now, change)| match change {
+            StepChange::Set { step_key, status, output, error, ready_at, wake_at, completed_at } => {
+                Some((run_id, now, step_key, status, output, error, ready_at, wake_at, completed_at))
+            }
+            StepChange::ArriveAtJoin { .. } => None,
+        })
+        .collect();
+    query
+        .bind(sets.iter().map(|s| *s.0).collect::<Vec<_>>())
+        .bind(sets.iter().map(|s| s.2.as_str()).collect::<Vec<_>>())
+        .bind(sets.iter().map(|s| s.3.as_str()).collect::<Vec<_>>())
+        .bind(sets.iter().map(|s| s.4.as_ref().map(Json)).collect::<Vec<_>>())
+        .bind(sets.iter().map(|s| s.5.as_ref().map(Json)).collect::<Vec<_>>())
+        .bind(sets.iter().map(|s| s.6.map(at)).collect::<Vec<_>>())
+        .bind(sets.iter().map(|s| s.7.map(at)).collect::<Vec<_>>())
+        .bind(sets.iter().map(|s| s.8.map(at)).collect::<Vec<_>>())
+        .bind(sets.iter().map(|s| at(*s.1)).collect::<Vec<_>>())
+}
+
+/// Binds `attempts` column by column (9 arrays, in `workflow_step_attempts` insert order).
+fn bind_attempts<'q>(
+    query: sqlx::query::Query<'q, Db, sqlx::postgres::PgArguments>,
+    attempts: &[(&'q AttemptRecord, Uuid)],
+) -> sqlx::query::Query<'q, Db, sqlx::postgres::PgArguments> {
+    query
+        .bind(attempts.iter().map(|(a, _)| a.run_id).collect::<Vec<_>>())
+        .bind(attempts.iter().map(|(a, _)| a.step_key.as_str()).collect::<Vec<_>>())
+        .bind(attempts.iter().map(|(a, _)| a.attempt).collect::<Vec<_>>())
+        .bind(attempts.iter().map(|(_, org)| *org).collect::<Vec<_>>())
+        .bind(attempts.iter().map(|(a, _)| a.outcome.as_str()).collect::<Vec<_>>())
+        .bind(attempts.iter().map(|(a, _)| a.error.as_ref().map(Json)).collect::<Vec<_>>())
+        .bind(attempts.iter().map(|(a, _)| at(a.started_at)).collect::<Vec<_>>())
+        .bind(attempts.iter().map(|(a, _)| at(a.finished_at)).collect::<Vec<_>>())
+        .bind(attempts.iter().map(|(a, _)| a.worker.as_deref()).collect::<Vec<_>>())
+}
+
 /// Binds `steps` column by column for `step_arrays!`.
 fn bind_steps<'q>(
     query: sqlx::query::Query<'q, Db, sqlx::postgres::PgArguments>,
@@ -104,49 +177,29 @@ async fn select_runs(conn: &mut Conn, ids: &[Uuid], lock: bool) -> Result<Vec<(U
     rows.iter().map(|row| Ok((row.try_get("id")?, row.try_get("org_id")?, row.try_get("status")?))).collect()
 }
 
-/// Which of `guards` still hold: the step is `running` under that owner and attempt, in that
-/// organization; each with its run's organization and status. The step rows are locked. Each
-/// guard looks its step and run up by primary key (`LATERAL`): joined freely, the planner, with
-/// the statistics of a young table, drove the join from every `running` step and scanned the
-/// guards for each (a 1,000-guard batch: a million comparisons).
+/// Which of `guards` still hold (`held_guard_lookup!`), each with its run's organization and
+/// status. The step rows are locked.
 async fn guard_rows(conn: &mut Conn, guards: &[GuardRow<'_>]) -> Result<Vec<HeldGuard>, StoreError> {
     if guards.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = sqlx::query(
+    let sql = concat!(
         "SELECT g.run_id, g.step_key, r.org_id, r.status \
-         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int4[], $5::uuid[]) AS g(run_id, step_key, owner, attempt, org_id) \
-         CROSS JOIN LATERAL (SELECT 1 FROM workflow_steps s WHERE s.run_id = g.run_id AND s.step_key = g.step_key \
-         AND s.status = 'running' AND s.lease_owner = g.owner AND s.attempt = g.attempt AND s.org_id = g.org_id \
-         FOR UPDATE) s \
-         CROSS JOIN LATERAL (SELECT r.org_id, r.status FROM workflow_runs r WHERE r.id = g.run_id) r",
-    )
-    .bind(guards.iter().map(|g| g.run_id).collect::<Vec<_>>())
-    .bind(guards.iter().map(|g| g.step_key).collect::<Vec<_>>())
-    .bind(guards.iter().map(|g| g.owner).collect::<Vec<_>>())
-    .bind(guards.iter().map(|g| g.attempt).collect::<Vec<_>>())
-    .bind(guards.iter().map(|g| g.org_id).collect::<Vec<_>>())
-    .fetch_all(&mut *conn)
-    .await?;
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int4[], $5::uuid[]) \
+         AS g(run_id, step_key, owner, attempt, org_id) ",
+        held_guard_lookup!()
+    );
+    let rows = bind_guards(sqlx::query(sql), guards).fetch_all(&mut *conn).await?;
     rows.iter().map(HeldGuard::from_row).collect()
 }
 
 /// Applies `Set` changes (each to a different step): status, output, error and timers; the lease
 /// is cleared.
 async fn set_steps(conn: &mut Conn, changes: &[(Uuid, DateTime<Utc>, &StepChange)]) -> Result<(), StoreError> {
-    let sets: Vec<_> = changes
-        .iter()
-        .filter_map(|(run_id, now, change)| match change {
-            StepChange::Set { step_key, status, output, error, ready_at, wake_at, completed_at } => {
-                Some((run_id, now, step_key, status, output, error, ready_at, wake_at, completed_at))
-            }
-            StepChange::ArriveAtJoin { .. } => None,
-        })
-        .collect();
-    if sets.is_empty() {
+    if !changes.iter().any(|(_, _, change)| matches!(change, StepChange::Set { .. })) {
         return Ok(());
     }
-    sqlx::query(
+    let query = sqlx::query(
         "UPDATE workflow_steps SET status = v.status, output = v.output, error = v.error, ready_at = v.ready_at, \
          wake_at = v.wake_at, completed_at = v.completed_at, lease_owner = NULL, lease_expires_at = NULL, \
          updated_at = v.updated_at \
@@ -154,19 +207,8 @@ async fn set_steps(conn: &mut Conn, changes: &[(Uuid, DateTime<Utc>, &StepChange
          $7::timestamptz[], $8::timestamptz[], $9::timestamptz[]) \
          AS v(run_id, step_key, status, output, error, ready_at, wake_at, completed_at, updated_at) \
          WHERE workflow_steps.run_id = v.run_id AND workflow_steps.step_key = v.step_key",
-    )
-    .bind(sets.iter().map(|s| *s.0).collect::<Vec<_>>())
-    .bind(sets.iter().map(|s| s.2.as_str()).collect::<Vec<_>>())
-    .bind(sets.iter().map(|s| s.3.as_str()).collect::<Vec<_>>())
-    .bind(sets.iter().map(|s| s.4.as_ref().map(Json)).collect::<Vec<_>>())
-    .bind(sets.iter().map(|s| s.5.as_ref().map(Json)).collect::<Vec<_>>())
-    .bind(sets.iter().map(|s| s.6.map(at)).collect::<Vec<_>>())
-    .bind(sets.iter().map(|s| s.7.map(at)).collect::<Vec<_>>())
-    .bind(sets.iter().map(|s| s.8.map(at)).collect::<Vec<_>>())
-    .bind(sets.iter().map(|s| at(*s.1)).collect::<Vec<_>>())
-    .execute(&mut *conn)
-    .await
-    .map_err(map_write_error)?;
+    );
+    bind_sets(query, changes).execute(&mut *conn).await.map_err(map_write_error)?;
     Ok(())
 }
 
@@ -249,7 +291,7 @@ async fn upsert_attempts(conn: &mut Conn, attempts: &[(&AttemptRecord, Uuid)]) -
     if attempts.is_empty() {
         return Ok(());
     }
-    sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO workflow_step_attempts (run_id, step_key, attempt, org_id, outcome, error, started_at, \
          finished_at, worker) \
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::int4[], $4::uuid[], $5::text[], $6::jsonb[], \
@@ -257,19 +299,8 @@ async fn upsert_attempts(conn: &mut Conn, attempts: &[(&AttemptRecord, Uuid)]) -
          ON CONFLICT (run_id, step_key, attempt) DO UPDATE SET outcome = excluded.outcome, \
          error = excluded.error, started_at = excluded.started_at, finished_at = excluded.finished_at, \
          worker = excluded.worker",
-    )
-    .bind(attempts.iter().map(|(a, _)| a.run_id).collect::<Vec<_>>())
-    .bind(attempts.iter().map(|(a, _)| a.step_key.as_str()).collect::<Vec<_>>())
-    .bind(attempts.iter().map(|(a, _)| a.attempt).collect::<Vec<_>>())
-    .bind(attempts.iter().map(|(_, org)| *org).collect::<Vec<_>>())
-    .bind(attempts.iter().map(|(a, _)| a.outcome.as_str()).collect::<Vec<_>>())
-    .bind(attempts.iter().map(|(a, _)| a.error.as_ref().map(Json)).collect::<Vec<_>>())
-    .bind(attempts.iter().map(|(a, _)| at(a.started_at)).collect::<Vec<_>>())
-    .bind(attempts.iter().map(|(a, _)| at(a.finished_at)).collect::<Vec<_>>())
-    .bind(attempts.iter().map(|(a, _)| a.worker.as_deref()).collect::<Vec<_>>())
-    .execute(&mut *conn)
-    .await
-    .map_err(map_write_error)?;
+    );
+    bind_attempts(query, attempts).execute(&mut *conn).await.map_err(map_write_error)?;
     Ok(())
 }
 
@@ -448,23 +479,21 @@ async fn apply_plain(
         return Ok(());
     }
     let index = |i: usize| i32::try_from(i).unwrap_or(i32::MAX);
-    let mut guards = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut sets = Vec::new();
+    let (mut guards, mut guard_t) = (Vec::new(), Vec::new());
+    let (mut sets, mut set_t) = (Vec::new(), Vec::new());
     let mut arrivals = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut new_steps = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut attempts = (Vec::new(), Vec::new());
+    let (mut attempts, mut attempt_t) = (Vec::new(), Vec::new());
     for &i in chosen {
         let t = &transitions[i];
-        let (Some(guard), Some(org)) = (&t.guard, t.org_id) else { continue };
-        guards.0.push(index(i));
-        guards.1.push(t.run_id);
-        guards.2.push(guard.step_key.as_str());
-        guards.3.push(guard.owner.as_str());
-        guards.4.push(guard.attempt);
-        guards.5.push(org.0);
+        let Some(guard) = GuardRow::of(t) else { continue };
+        guard_t.push(index(i));
         for change in &t.step_changes {
             match change {
-                StepChange::Set { .. } => sets.push((index(i), t.run_id, t.at, change)),
+                StepChange::Set { .. } => {
+                    set_t.push(index(i));
+                    sets.push((t.run_id, t.at, change));
+                }
                 StepChange::ArriveAtJoin { step_key, at: arrived } => {
                     arrivals.0.push(index(i));
                     arrivals.1.push(t.run_id);
@@ -484,39 +513,14 @@ async fn apply_plain(
             new_steps.5.push(step.clone());
         }
         if let Some(attempt) = &t.attempt {
-            attempts.0.push(index(i));
-            attempts.1.push((attempt, org.0));
+            attempt_t.push(index(i));
+            attempts.push((attempt, guard.org_id));
         }
+        guards.push(guard);
     }
-    let set_fields: Vec<_> = sets
-        .iter()
-        .filter_map(|(t, run_id, now, change)| match change {
-            StepChange::Set { step_key, status, output, error, ready_at, wake_at, completed_at } => {
-                Some((*t, *run_id, *now, step_key, status, output, error, ready_at, wake_at, completed_at))
-            }
-            StepChange::ArriveAtJoin { .. } => None,
-        })
-        .collect();
-    let attempt_rows = &attempts.1;
-    let query = sqlx::query(PLAIN_SQL)
-        // $1–$6: guards.
-        .bind(&guards.0)
-        .bind(&guards.1)
-        .bind(&guards.2)
-        .bind(&guards.3)
-        .bind(&guards.4)
-        .bind(&guards.5)
-        // $7–$16: step sets.
-        .bind(set_fields.iter().map(|s| s.0).collect::<Vec<_>>())
-        .bind(set_fields.iter().map(|s| s.1).collect::<Vec<_>>())
-        .bind(set_fields.iter().map(|s| s.3.as_str()).collect::<Vec<_>>())
-        .bind(set_fields.iter().map(|s| s.4.as_str()).collect::<Vec<_>>())
-        .bind(set_fields.iter().map(|s| s.5.as_ref().map(Json)).collect::<Vec<_>>())
-        .bind(set_fields.iter().map(|s| s.6.as_ref().map(Json)).collect::<Vec<_>>())
-        .bind(set_fields.iter().map(|s| s.7.map(at)).collect::<Vec<_>>())
-        .bind(set_fields.iter().map(|s| s.8.map(at)).collect::<Vec<_>>())
-        .bind(set_fields.iter().map(|s| s.9.map(at)).collect::<Vec<_>>())
-        .bind(set_fields.iter().map(|s| at(s.2)).collect::<Vec<_>>())
+    // $1–$6: guards; $7–$16: step sets (every change in `sets` is a `Set`).
+    let query = bind_guards(sqlx::query(PLAIN_SQL).bind(&guard_t), &guards).bind(&set_t);
+    let query = bind_sets(query, &sets)
         // $17–$21: join arrivals.
         .bind(&arrivals.0)
         .bind(&arrivals.1)
@@ -529,18 +533,8 @@ async fn apply_plain(
         .bind(&new_steps.2)
         .bind(&new_steps.3)
         .bind(&new_steps.4);
-    let query = bind_steps(query, &new_steps.5)
-        // $45–$54: attempts.
-        .bind(&attempts.0)
-        .bind(attempt_rows.iter().map(|(a, _)| a.run_id).collect::<Vec<_>>())
-        .bind(attempt_rows.iter().map(|(a, _)| a.step_key.as_str()).collect::<Vec<_>>())
-        .bind(attempt_rows.iter().map(|(a, _)| a.attempt).collect::<Vec<_>>())
-        .bind(attempt_rows.iter().map(|(_, org)| *org).collect::<Vec<_>>())
-        .bind(attempt_rows.iter().map(|(a, _)| a.outcome.as_str()).collect::<Vec<_>>())
-        .bind(attempt_rows.iter().map(|(a, _)| a.error.as_ref().map(Json)).collect::<Vec<_>>())
-        .bind(attempt_rows.iter().map(|(a, _)| at(a.started_at)).collect::<Vec<_>>())
-        .bind(attempt_rows.iter().map(|(a, _)| at(a.finished_at)).collect::<Vec<_>>())
-        .bind(attempt_rows.iter().map(|(a, _)| a.worker.as_deref()).collect::<Vec<_>>());
+    // $45–$54: attempts.
+    let query = bind_attempts(bind_steps(query, &new_steps.5).bind(&attempt_t), &attempts);
     let rows = query.fetch_all(&mut *conn).await.map_err(map_write_error)?;
 
     // A claimed step is answered to the transition that named it.
@@ -567,25 +561,24 @@ async fn apply_plain(
     Ok(())
 }
 
-/// `apply_plain`'s statement. `g`: the transitions whose guard holds (step rows locked, looked up
-/// by primary key as in `guard_rows`), with their run's status; every write below joins it on `t`. A new step its transition claims goes
-/// in claimed (`split_claimed`'s form) while the run is `running` or `waiting`. The answer: one
-/// row per held transition (`held`), and one per claimed step inserted (its columns).
+/// `apply_plain`'s statement. `held`: the transitions whose guard holds (`held_guard_lookup!`:
+/// step rows locked), with their run's status; every write below joins it on `t`. A new step its
+/// transition claims goes in claimed (`split_claimed`'s form) while the run is `running` or
+/// `waiting`. The answer: one row per held transition (`held`), and one per claimed step inserted
+/// (its columns).
 const PLAIN_SQL: &str = concat!(
-    "WITH g AS (SELECT u.t, r.status AS run_status \
+    "WITH held AS (SELECT g.t, r.status AS run_status \
      FROM UNNEST($1::int4[], $2::uuid[], $3::text[], $4::text[], $5::int4[], $6::uuid[]) \
-     AS u(t, run_id, step_key, owner, attempt, org_id) \
-     CROSS JOIN LATERAL (SELECT 1 FROM workflow_steps s WHERE s.run_id = u.run_id AND s.step_key = u.step_key \
-     AND s.status = 'running' AND s.lease_owner = u.owner AND s.attempt = u.attempt AND s.org_id = u.org_id \
-     FOR UPDATE) s \
-     CROSS JOIN LATERAL (SELECT r.status FROM workflow_runs r WHERE r.id = u.run_id AND r.org_id = u.org_id) r), \
+     AS g(t, run_id, step_key, owner, attempt, org_id) ",
+    held_guard_lookup!(),
+    "), \
      sets AS (UPDATE workflow_steps SET status = v.status, output = v.output, error = v.error, \
      ready_at = v.ready_at, wake_at = v.wake_at, completed_at = v.completed_at, lease_owner = NULL, \
      lease_expires_at = NULL, updated_at = v.updated_at \
      FROM UNNEST($7::int4[], $8::uuid[], $9::text[], $10::text[], $11::jsonb[], $12::jsonb[], \
      $13::timestamptz[], $14::timestamptz[], $15::timestamptz[], $16::timestamptz[]) \
      AS v(t, run_id, step_key, status, output, error, ready_at, wake_at, completed_at, updated_at) \
-     WHERE v.t IN (SELECT t FROM g) \
+     WHERE v.t IN (SELECT t FROM held) \
      AND workflow_steps.run_id = v.run_id AND workflow_steps.step_key = v.step_key), \
      joins AS (UPDATE workflow_steps SET \
      remaining = CASE WHEN remaining > v.n THEN remaining - v.n ELSE 0 END, \
@@ -596,7 +589,7 @@ const PLAIN_SQL: &str = concat!(
      max(a.now) AS updated_at \
      FROM UNNEST($17::int4[], $18::uuid[], $19::text[], $20::timestamptz[], $21::timestamptz[]) \
      AS a(t, run_id, step_key, arrived_at, now) \
-     WHERE a.t IN (SELECT t FROM g) GROUP BY a.run_id, a.step_key) v \
+     WHERE a.t IN (SELECT t FROM held) GROUP BY a.run_id, a.step_key) v \
      WHERE workflow_steps.run_id = v.run_id AND workflow_steps.step_key = v.step_key \
      AND workflow_steps.remaining > 0), \
      new_steps AS (INSERT INTO workflow_steps (",
@@ -608,7 +601,7 @@ const PLAIN_SQL: &str = concat!(
      CASE WHEN n.c THEN n.claim_lease ELSE n.lease_expires_at END, \
      CASE WHEN n.c THEN n.claim_at ELSE n.started_at END, n.completed_at, \
      CASE WHEN n.c THEN n.claim_at ELSE n.updated_at END \
-     FROM (SELECT u.*, u.claim AND g.run_status IN ('running', 'waiting') AS c \
+     FROM (SELECT u.*, u.claim AND held.run_status IN ('running', 'waiting') AS c \
      FROM UNNEST($22::int4[], $23::bool[], $24::text[], $25::timestamptz[], $26::timestamptz[], \
      $27::uuid[], $28::text[], $29::text[], $30::uuid[], $31::text[], $32::int4[], $33::int4[], $34::jsonb[], \
      $35::jsonb[], $36::jsonb[], $37::int4[], $38::timestamptz[], $39::timestamptz[], $40::text[], \
@@ -616,7 +609,7 @@ const PLAIN_SQL: &str = concat!(
      AS u(t, claim, claim_owner, claim_lease, claim_at, run_id, step_key, step_id, org_id, status, attempt, \
      remaining, input, output, error, priority, ready_at, wake_at, lease_owner, lease_expires_at, started_at, \
      completed_at, updated_at) \
-     JOIN g ON g.t = u.t) n \
+     JOIN held ON held.t = u.t) n \
      ON CONFLICT (run_id, step_key) DO NOTHING RETURNING ",
     step_columns!(),
     "), \
@@ -626,10 +619,10 @@ const PLAIN_SQL: &str = concat!(
      FROM UNNEST($45::int4[], $46::uuid[], $47::text[], $48::int4[], $49::uuid[], $50::text[], $51::jsonb[], \
      $52::timestamptz[], $53::timestamptz[], $54::text[]) \
      AS a(t, run_id, step_key, attempt, org_id, outcome, error, started_at, finished_at, worker) \
-     WHERE a.t IN (SELECT t FROM g) \
+     WHERE a.t IN (SELECT t FROM held) \
      ON CONFLICT (run_id, step_key, attempt) DO UPDATE SET outcome = excluded.outcome, \
      error = excluded.error, started_at = excluded.started_at, finished_at = excluded.finished_at, \
      worker = excluded.worker) \
-     SELECT held.t AS held, claimed.* FROM (SELECT t FROM g) held \
+     SELECT h.t AS held, claimed.* FROM (SELECT t FROM held) h \
      FULL JOIN (SELECT * FROM new_steps WHERE lease_owner IS NOT NULL) claimed ON false"
 );

@@ -88,6 +88,14 @@ struct GuardRow<'a> {
     org_id: Uuid,
 }
 
+impl<'a> GuardRow<'a> {
+    /// The guard of `t`, when it has one and an organization.
+    fn of(t: &'a Transition) -> Option<Self> {
+        let (guard, org) = (t.guard.as_ref()?, t.org_id?);
+        Some(Self { run_id: t.run_id, step_key: &guard.step_key, owner: &guard.owner, attempt: guard.attempt, org_id: org.0 })
+    }
+}
+
 /// A guard that holds, with its run's organization and status.
 struct HeldGuard {
     run_id: Uuid,
@@ -145,20 +153,7 @@ async fn held_guards(
     chosen: &[usize],
     runs: &mut std::collections::HashMap<Uuid, BatchRun>,
 ) -> Result<HashSet<usize>, StoreError> {
-    let guards: Vec<GuardRow<'_>> = chosen
-        .iter()
-        .filter_map(|&i| {
-            let t = &transitions[i];
-            let (guard, org) = (t.guard.as_ref()?, t.org_id?);
-            Some(GuardRow {
-                run_id: t.run_id,
-                step_key: &guard.step_key,
-                owner: &guard.owner,
-                attempt: guard.attempt,
-                org_id: org.0,
-            })
-        })
-        .collect();
+    let guards: Vec<GuardRow<'_>> = chosen.iter().filter_map(|&i| GuardRow::of(&transitions[i])).collect();
     let mut held = HashSet::new();
     for row in guard_rows(conn, &guards).await? {
         runs.entry(row.run_id).or_insert(BatchRun { org_id: row.org_id, status: row.run_status });
