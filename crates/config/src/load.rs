@@ -131,6 +131,9 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
         return invalid("storage.database_url must start with sqlite:, postgres:// or postgresql://".to_owned());
     }
+    if !(1..=1_000).contains(&config.storage.max_connections) {
+        return invalid("storage.max_connections must be between 1 and 1000".to_owned());
+    }
     if let Some(redis) = &config.storage.redis_url
         && !(redis.expose().starts_with("redis://") || redis.expose().starts_with("rediss://"))
     {
@@ -249,6 +252,18 @@ mod tests {
             "[egress]\nallowed_hosts = [\"http://x.com/\"]\n",
             "[egress]\ndenied_cidrs = [\"not-a-cidr\"]\n",
         ] {
+            assert!(from_toml(bad, &FlagOverrides::default()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn pool_size_is_checked() {
+        assert_eq!(from_toml("", &FlagOverrides::default()).unwrap().storage.max_connections, 16);
+        assert_eq!(
+            from_toml("[storage]\nmax_connections = 7\n", &FlagOverrides::default()).unwrap().storage.max_connections,
+            7
+        );
+        for bad in ["[storage]\nmax_connections = 0\n", "[storage]\nmax_connections = 5000\n"] {
             assert!(from_toml(bad, &FlagOverrides::default()).is_err(), "{bad}");
         }
     }

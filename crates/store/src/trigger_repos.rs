@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 use auterity_types::trigger_records::{CronAdvance, TriggerRecord};
+use auterity_types::workflow_records::WorkflowRecord;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -26,9 +27,9 @@ pub trait TriggerRepo: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// The workflow's triggers, by trigger id.
     async fn list_triggers(&self, scope: OrgScope, workflow_id: Uuid) -> Result<Vec<TriggerRecord>, StoreError>;
-    /// The webhook trigger with this hook id, whatever its organization (the public hook route is
-    /// authenticated by the signature, checked by the caller).
-    async fn trigger_by_hook(&self, hook_id: Uuid) -> Result<Option<TriggerRecord>, StoreError>;
+    /// The webhook trigger with this hook id and its active workflow, in one read, whatever its
+    /// organization (the public hook route is authenticated by the signature, checked by the caller).
+    async fn trigger_by_hook(&self, hook_id: Uuid) -> Result<Option<(TriggerRecord, WorkflowRecord)>, StoreError>;
     /// Replaces a webhook's encrypted secret; false when no such webhook is in scope.
     async fn set_trigger_secret(
         &self,

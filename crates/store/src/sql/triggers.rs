@@ -132,18 +132,35 @@ impl TriggerRepo for SqlRepos {
         rows.iter().map(trigger_from_row).collect()
     }
 
-    async fn trigger_by_hook(&self, hook_id: Uuid) -> Result<Option<TriggerRecord>, StoreError> {
+    async fn trigger_by_hook(&self, hook_id: Uuid) -> Result<Option<(TriggerRecord, WorkflowRecord)>, StoreError> {
         let row = sqlx::query(concat!(
             "SELECT ",
             trigger_columns_t!(),
-            " FROM workflow_triggers t JOIN workflows w ON w.id = t.workflow_id \
+            ", w.name AS w_name, w.description AS w_description, w.user_id AS w_user_id, \
+             w.definition AS w_definition, w.latest_version AS w_latest_version, w.is_active AS w_is_active, \
+             w.created_at AS w_created_at, w.updated_at AS w_updated_at \
+             FROM workflow_triggers t JOIN workflows w ON w.id = t.workflow_id AND w.org_id = t.org_id \
              WHERE t.hook_id = $1 AND w.is_active = $2"
         ))
         .bind(hook_id)
         .bind(true)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(trigger_from_row).transpose()
+        let Some(row) = row else { return Ok(None) };
+        let trigger = trigger_from_row(&row)?;
+        let workflow = WorkflowRecord {
+            id: trigger.workflow_id,
+            org_id: trigger.org_id,
+            name: row.try_get("w_name")?,
+            description: row.try_get("w_description")?,
+            user_id: UserId(row.try_get("w_user_id")?),
+            definition: row.try_get::<Json<serde_json::Value>, _>("w_definition")?.0,
+            latest_version: row.try_get("w_latest_version")?,
+            is_active: row.try_get("w_is_active")?,
+            created_at: row.try_get("w_created_at")?,
+            updated_at: row.try_get("w_updated_at")?,
+        };
+        Ok(Some((trigger, workflow)))
     }
 
     async fn set_trigger_secret(

@@ -84,6 +84,15 @@ const RECHECK: Duration = Duration::from_millis(50);
 
 /// Parsed definitions by (workflow id, version): versions are immutable, so the cache never goes stale.
 type DefinitionCache = Mutex<HashMap<(uuid::Uuid, i32), Arc<WorkflowDefinition>>>;
+/// What a run start of one version needs, parsed and compiled once (versions are immutable).
+pub(crate) struct StartPlan {
+    pub(crate) definition: Arc<WorkflowDefinition>,
+    pub(crate) inputs: crate::validate::InputSchemas,
+}
+type StartPlanCache = Mutex<HashMap<(uuid::Uuid, i32), Arc<StartPlan>>>;
+/// Entries a version cache holds before it starts over (a bound, not an eviction policy: the
+/// versions in use are read again on the next miss).
+const VERSION_CACHE_MAX: usize = 4096;
 /// Secret names read by each definition version.
 type SecretNameCache = Mutex<HashMap<(uuid::Uuid, i32), Arc<std::collections::BTreeSet<String>>>>;
 
@@ -94,6 +103,7 @@ pub struct Engine {
     starts: RunStarts,
     wake: Arc<Notify>,
     definitions: DefinitionCache,
+    start_plans: StartPlanCache,
     /// Secret names each definition version reads (compiling every expression per step would cost
     /// more than the step itself).
     secret_names: SecretNameCache,
@@ -124,6 +134,7 @@ impl Engine {
             starts,
             wake: Arc::new(Notify::new()),
             definitions: Mutex::new(HashMap::new()),
+            start_plans: Mutex::new(HashMap::new()),
             secret_names: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
             bus_events: Mutex::new(Some(bus_events)),
@@ -205,6 +216,30 @@ impl Engine {
         redact::load(self.config.secrets.as_deref(), run.org_id, &names).await
     }
 
+    /// The start plan of `version` of a workflow whose definition is `definition` (as stored).
+    pub(crate) fn start_plan(
+        &self,
+        workflow_id: uuid::Uuid,
+        version: i32,
+        definition: &serde_json::Value,
+    ) -> Result<Arc<StartPlan>, serde_json::Error> {
+        let key = (workflow_id, version);
+        if let Some(found) = self.start_plans.lock().ok().and_then(|cache| cache.get(&key).cloned()) {
+            return Ok(found);
+        }
+        let parsed = match self.definitions.lock().ok().and_then(|cache| cache.get(&key).cloned()) {
+            Some(parsed) => parsed,
+            None => {
+                let parsed: Arc<WorkflowDefinition> = Arc::new(serde_json::from_value(definition.clone())?);
+                cache_version(&self.definitions, key, parsed.clone());
+                parsed
+            }
+        };
+        let plan = Arc::new(StartPlan { inputs: crate::validate::InputSchemas::compile(&parsed), definition: parsed });
+        cache_version(&self.start_plans, key, plan.clone());
+        Ok(plan)
+    }
+
     pub(crate) async fn definition(&self, run: &RunRecord) -> Result<Arc<WorkflowDefinition>, String> {
         if let Some(found) =
             self.definitions.lock().ok().and_then(|cache| cache.get(&(run.workflow_id, run.version)).cloned())
@@ -220,9 +255,7 @@ impl Engine {
             .ok_or_else(|| "workflow version not found".to_owned())?;
         let definition: WorkflowDefinition = serde_json::from_value(version.definition).map_err(|e| e.to_string())?;
         let definition = Arc::new(definition);
-        if let Ok(mut cache) = self.definitions.lock() {
-            cache.insert((run.workflow_id, run.version), definition.clone());
-        }
+        cache_version(&self.definitions, (run.workflow_id, run.version), definition.clone());
         Ok(definition)
     }
 
@@ -402,5 +435,15 @@ impl Engine {
         };
         // The join completes the container; `plan` then schedules the container's successors.
         Outcome::Completed { output, next: None }
+    }
+}
+
+/// Remembers `value` for a workflow version, starting the cache over when it is full.
+fn cache_version<T>(cache: &Mutex<HashMap<(uuid::Uuid, i32), T>>, key: (uuid::Uuid, i32), value: T) {
+    if let Ok(mut cache) = cache.lock() {
+        if cache.len() >= VERSION_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(key, value);
     }
 }

@@ -230,9 +230,21 @@ impl WorkflowService {
         if !workflow.is_active {
             return Err(WorkflowError::NotFound("workflow"));
         }
-        let definition: WorkflowDefinition = serde_json::from_value(workflow.definition.clone())
+        let plan = self
+            .engine
+            .start_plan(workflow.id, workflow.latest_version, &workflow.definition)
             .map_err(|e| WorkflowError::Invalid(vec![FieldError::new("", e.to_string())]))?;
-        self.prepare_version(workflow.org_id, user, workflow.id, workflow.latest_version, &definition, request, None)
+        let inputs = plan.inputs.validate(&request.inputs).map_err(WorkflowError::Invalid)?;
+        self.prepare_version(
+            workflow.org_id,
+            user,
+            workflow.id,
+            workflow.latest_version,
+            &plan.definition,
+            request,
+            inputs,
+            None,
+        )
     }
 
     /// Starts a run of `version` (whose definition is `definition`), optionally re-running `rerun_of`.
@@ -247,13 +259,14 @@ impl WorkflowService {
         request: StartRun,
         rerun_of: Option<Uuid>,
     ) -> Result<RunRecord, WorkflowError> {
+        let inputs = crate::validate_inputs(definition, &request.inputs).map_err(WorkflowError::Invalid)?;
         let (run, steps, effects) =
-            self.prepare_version(org, user, workflow_id, version, definition, request, rerun_of)?;
+            self.prepare_version(org, user, workflow_id, version, definition, request, inputs, rerun_of)?;
         self.write_run(NewRun { run: run.clone(), steps, effects, receipt: None, advance: None }).await?;
         Ok(run)
     }
 
-    /// The rows of a new run of `version` of a workflow, not written yet.
+    /// The rows of a new run of `version` of a workflow with its checked `inputs`, not written yet.
     #[expect(clippy::too_many_arguments, reason = "the pieces of a run start, each from a different source")]
     fn prepare_version(
         &self,
@@ -263,9 +276,9 @@ impl WorkflowService {
         version: i32,
         definition: &WorkflowDefinition,
         request: StartRun,
+        inputs: Value,
         rerun_of: Option<Uuid>,
     ) -> Result<(RunRecord, Vec<StepRecord>, Effects), WorkflowError> {
-        let inputs = crate::validate_inputs(definition, &request.inputs).map_err(WorkflowError::Invalid)?;
         let (queued, concurrency_key) = match &definition.flow {
             Some(flow) => (true, crate::triggers::flow::concurrency_key(flow, &inputs)?),
             None => (false, None),

@@ -132,7 +132,7 @@ impl TriggerService {
         signature_header: Option<&str>,
         body: &[u8],
     ) -> Result<RunRecord, TriggerError> {
-        let trigger =
+        let (trigger, workflow) =
             self.workflows.store().triggers.trigger_by_hook(hook_id).await?.ok_or(TriggerError::NotFound("webhook"))?;
         let header = SignatureHeader::parse(signature_header)?;
         let sealed = trigger.secret_encrypted.as_deref().ok_or(TriggerError::NotFound("webhook"))?;
@@ -158,7 +158,7 @@ impl TriggerService {
             expires_at: Some(receipt_expiry.unwrap_or(now + RECEIPT_RETENTION)),
             created_at: now,
         };
-        match self.start(&trigger, inputs, receipt, None).await? {
+        match self.start(&trigger, &workflow, inputs, receipt, None).await? {
             Some(run) => Ok(run),
             None => Err(TriggerError::Replayed),
         }
@@ -187,7 +187,11 @@ impl TriggerService {
                 created_at: now,
             };
             let inputs = inputs.clone().unwrap_or(Value::Null);
-            match self.start(&trigger, inputs, receipt, Some(&advance)).await {
+            let started_run = match self.workflows.get(trigger.org_id, trigger.workflow_id).await {
+                Ok(workflow) => self.start(&trigger, &workflow, inputs, receipt, Some(&advance)).await,
+                Err(error) => Err(error.into()),
+            };
+            match started_run {
                 Ok(Some(_)) => started += 1,
                 Ok(None) => {} // another worker fired this tick
                 Err(TriggerError::Workflow(WorkflowError::Invalid(_) | WorkflowError::NotFound(_))) => {
@@ -260,7 +264,11 @@ impl TriggerService {
                 expires_at: Some(now + RECEIPT_RETENTION),
                 created_at: now,
             };
-            match self.start(&trigger, run_inputs, receipt, None).await {
+            let started_run = match self.workflows.get(trigger.org_id, trigger.workflow_id).await {
+                Ok(workflow) => self.start(&trigger, &workflow, run_inputs, receipt, None).await,
+                Err(error) => Err(error.into()),
+            };
+            match started_run {
                 Ok(Some(_)) => started += 1,
                 Ok(None) => {}
                 Err(TriggerError::Workflow(WorkflowError::Invalid(errors))) => {
@@ -285,15 +293,15 @@ impl TriggerService {
     async fn start(
         &self,
         trigger: &TriggerRecord,
+        workflow: &WorkflowRecord,
         inputs: Value,
         receipt: impl FnOnce(Uuid) -> TriggerReceipt,
         advance: Option<&CronAdvance>,
     ) -> Result<Option<RunRecord>, TriggerError> {
-        let workflow: WorkflowRecord = self.workflows.get(trigger.org_id, trigger.workflow_id).await?;
         let priority = trigger.config.get("priority").and_then(Value::as_i64).unwrap_or(0);
         let request =
             StartRun { inputs, trigger: trigger.kind.clone(), priority: i32::try_from(priority).unwrap_or(0) };
-        let (run, steps, effects) = self.workflows.prepare_run(&workflow, workflow.user_id, request)?;
+        let (run, steps, effects) = self.workflows.prepare_run(workflow, workflow.user_id, request)?;
         let receipt = Some(receipt(run.id));
         let start = NewRun { run: run.clone(), steps, effects, receipt, advance: advance.cloned() };
         Ok(self.workflows.write_run(start).await?.then_some(run))

@@ -47,47 +47,88 @@ pub(super) fn check_input_declarations(definition: &WorkflowDefinition, errors: 
     }
 }
 
-/// Checks a run's inputs against the definition's declarations and returns them with the
-/// declared defaults filled in. An input without `default` is required; undeclared inputs are
-/// rejected. Pointers are `/inputs/<name>…`, as in a `{"inputs": {…}}` request body.
-pub fn validate_inputs(definition: &WorkflowDefinition, inputs: &Value) -> Result<Value, Vec<FieldError>> {
-    let provided = match inputs {
-        Value::Null => Map::new(),
-        Value::Object(map) => map.clone(),
-        _ => return Err(vec![FieldError::new("/inputs", "inputs must be a JSON object")]),
-    };
-    let mut errors = Vec::new();
-    for name in provided.keys() {
-        if !definition.inputs.contains_key(name) {
-            errors.push(FieldError::new(format!("/inputs/{}", escape_token(name)), format!("unknown input '{name}'")));
-        }
+/// A definition's input declarations with each schema compiled once: run starts of one version
+/// (webhook bursts, manual starts) check their inputs without compiling schemas again.
+pub struct InputSchemas {
+    inputs: Vec<DeclaredInput>,
+}
+
+/// One declared input, ready to check.
+struct DeclaredInput {
+    name: String,
+    pointer: String,
+    default: Option<Value>,
+    /// The compiled schema, or why it did not compile (validated definitions never have that).
+    schema: Result<jsonschema::Validator, String>,
+}
+
+impl InputSchemas {
+    pub fn compile(definition: &WorkflowDefinition) -> Self {
+        let inputs = definition
+            .inputs
+            .iter()
+            .map(|(name, schema)| DeclaredInput {
+                name: name.clone(),
+                pointer: format!("/inputs/{}", escape_token(name)),
+                default: schema.get("default").cloned(),
+                schema: compile(schema),
+            })
+            .collect();
+        Self { inputs }
     }
-    let mut completed = Map::new();
-    for (name, schema) in &definition.inputs {
-        let pointer = format!("/inputs/{}", escape_token(name));
-        let value = match (provided.get(name), schema.get("default")) {
-            (Some(value), _) => value.clone(),
-            (None, Some(default)) => default.clone(),
-            (None, None) => {
-                errors.push(FieldError::new(pointer, format!("input '{name}' is required")));
-                continue;
-            }
+
+    /// Checks a run's inputs against the declarations and returns them with the declared
+    /// defaults filled in. An input without `default` is required; undeclared inputs are
+    /// rejected. Pointers are `/inputs/<name>…`, as in a `{"inputs": {…}}` request body.
+    pub fn validate(&self, inputs: &Value) -> Result<Value, Vec<FieldError>> {
+        let empty = Map::new();
+        let provided = match inputs {
+            Value::Null => &empty,
+            Value::Object(map) => map,
+            _ => return Err(vec![FieldError::new("/inputs", "inputs must be a JSON object")]),
         };
-        match compile(schema) {
-            Ok(validator) => {
-                for error in validator.iter_errors(&value) {
-                    errors.push(FieldError::new(
-                        format!("{pointer}{}", error.instance_path().as_str()),
-                        error.to_string(),
-                    ));
+        let mut errors = Vec::new();
+        for name in provided.keys() {
+            if !self.inputs.iter().any(|declared| &declared.name == name) {
+                errors.push(FieldError::new(
+                    format!("/inputs/{}", escape_token(name)),
+                    format!("unknown input '{name}'"),
+                ));
+            }
+        }
+        let mut completed = Map::new();
+        for DeclaredInput { name, pointer, default, schema } in &self.inputs {
+            let value = match (provided.get(name), default) {
+                (Some(value), _) => value.clone(),
+                (None, Some(default)) => default.clone(),
+                (None, None) => {
+                    errors.push(FieldError::new(pointer.clone(), format!("input '{name}' is required")));
+                    continue;
+                }
+            };
+            match schema {
+                Ok(validator) => {
+                    for error in validator.iter_errors(&value) {
+                        errors.push(FieldError::new(
+                            format!("{pointer}{}", error.instance_path().as_str()),
+                            error.to_string(),
+                        ));
+                    }
+                }
+                // validated definitions never get here
+                Err(error) => {
+                    errors.push(FieldError::new(pointer.clone(), format!("input schema is invalid: {error}")))
                 }
             }
-            // validated definitions never get here
-            Err(error) => errors.push(FieldError::new(pointer.clone(), format!("input schema is invalid: {error}"))),
+            completed.insert(name.clone(), value);
         }
-        completed.insert(name.clone(), value);
+        if errors.is_empty() { Ok(Value::Object(completed)) } else { Err(errors) }
     }
-    if errors.is_empty() { Ok(Value::Object(completed)) } else { Err(errors) }
+}
+
+/// [`InputSchemas::validate`] for a definition whose schemas are not compiled yet.
+pub fn validate_inputs(definition: &WorkflowDefinition, inputs: &Value) -> Result<Value, Vec<FieldError>> {
+    InputSchemas::compile(definition).validate(inputs)
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::definition::{ResponseFormat, StepKind, WorkflowDefinition};
 
-pub use inputs::validate_inputs;
+pub use inputs::{InputSchemas, validate_inputs};
 
 /// Validates a definition document and returns its typed form.
 pub fn validate(definition_json: &Value) -> Result<WorkflowDefinition, Vec<FieldError>> {
