@@ -11,7 +11,9 @@ function setup(thread)
 end
 
 function init(args)
-  local n = #threads > 0 and #threads or tonumber(os.getenv("WRK_THREADS") or "2")
+  -- Each thread has its own Lua state (`threads` is filled in the main one), so the count comes
+  -- from the environment.
+  local n = tonumber(os.getenv("WRK_THREADS") or "2")
   deliveries, next_index = {}, 1
   local i = 0
   for line in io.lines(os.getenv("WRK_DELIVERIES")) do
@@ -22,7 +24,7 @@ function init(args)
     end
     i = i + 1
   end
-  accepted, sent = 0, 0
+  accepted = 0
 end
 
 function request()
@@ -32,7 +34,6 @@ function request()
     return deliveries[#deliveries]
   end
   next_index = next_index + 1
-  sent = sent + 1
   return r
 end
 

@@ -90,3 +90,16 @@ fn push_keyset(query: &mut QueryBuilder<'_, Db>, column: &'static str, page: Pag
     query.push(format_args!(" ORDER BY {column} {} LIMIT ", if descending { "DESC" } else { "ASC" }));
     query.push_bind(page_limit(page));
 }
+
+/// How many columns a comma-separated column list (a `*_columns!` literal) names.
+const fn column_count(list: &str) -> usize {
+    let bytes = list.as_bytes();
+    let (mut count, mut i) = (1, 0);
+    while i < bytes.len() {
+        if bytes[i] == b',' {
+            count += 1;
+        }
+        i += 1;
+    }
+    count
+}

@@ -27,6 +27,9 @@ fn trigger_from_row(row: &DbRow) -> Result<TriggerRecord, StoreError> {
     })
 }
 
+/// How many columns [`trigger_columns!`] names: where the columns after them start.
+const TRIGGER_COLUMN_COUNT: usize = column_count(trigger_columns!());
+
 /// The same columns qualified by the `t` alias, for joins with `workflows`.
 macro_rules! trigger_columns_t {
     () => {
@@ -136,10 +139,9 @@ impl TriggerRepo for SqlRepos {
         let row = sqlx::query(concat!(
             "SELECT ",
             trigger_columns_t!(),
-            ", w.name AS w_name, w.description AS w_description, w.user_id AS w_user_id, \
-             w.definition AS w_definition, w.latest_version AS w_latest_version, w.is_active AS w_is_active, \
-             w.created_at AS w_created_at, w.updated_at AS w_updated_at \
-             FROM workflow_triggers t JOIN workflows w ON w.id = t.workflow_id AND w.org_id = t.org_id \
+            ", ",
+            workflow_columns_w!(),
+            " FROM workflow_triggers t JOIN workflows w ON w.id = t.workflow_id AND w.org_id = t.org_id \
              WHERE t.hook_id = $1 AND w.is_active = $2"
         ))
         .bind(hook_id)
@@ -147,20 +149,7 @@ impl TriggerRepo for SqlRepos {
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let trigger = trigger_from_row(&row)?;
-        let workflow = WorkflowRecord {
-            id: trigger.workflow_id,
-            org_id: trigger.org_id,
-            name: row.try_get("w_name")?,
-            description: row.try_get("w_description")?,
-            user_id: UserId(row.try_get("w_user_id")?),
-            definition: row.try_get::<Json<serde_json::Value>, _>("w_definition")?.0,
-            latest_version: row.try_get("w_latest_version")?,
-            is_active: row.try_get("w_is_active")?,
-            created_at: row.try_get("w_created_at")?,
-            updated_at: row.try_get("w_updated_at")?,
-        };
-        Ok(Some((trigger, workflow)))
+        Ok(Some((trigger_from_row(&row)?, workflow_at(&row, TRIGGER_COLUMN_COUNT)?)))
     }
 
     async fn set_trigger_secret(

@@ -3,10 +3,19 @@
 // `workflow_queue.rs`, which this file's trait implementation delegates to.
 // Included by `sql/mod.rs` into `sqlite` and `postgres`.
 
-/// The columns `workflow_from_row` reads, as a literal for `concat!`.
+/// The columns `workflow_at` reads, in its order, as a literal for `concat!`.
 macro_rules! workflow_columns {
     () => {
         "id, org_id, name, description, user_id, definition, latest_version, is_active, created_at, updated_at"
+    };
+}
+
+/// The same columns of the `w` alias, renamed `w_…`, for joins whose other side is read by name.
+macro_rules! workflow_columns_w {
+    () => {
+        "w.id AS w_id, w.org_id AS w_org_id, w.name AS w_name, w.description AS w_description, \
+         w.user_id AS w_user_id, w.definition AS w_definition, w.latest_version AS w_latest_version, \
+         w.is_active AS w_is_active, w.created_at AS w_created_at, w.updated_at AS w_updated_at"
     };
 }
 
@@ -42,18 +51,24 @@ macro_rules! attempt_columns {
     };
 }
 
+/// A row that selects [`workflow_columns!`] first.
 fn workflow_from_row(row: &DbRow) -> Result<WorkflowRecord, StoreError> {
+    workflow_at(row, 0)
+}
+
+/// The workflow whose [`workflow_columns!`] (or [`workflow_columns_w!`]) start at column `first`.
+fn workflow_at(row: &DbRow, first: usize) -> Result<WorkflowRecord, StoreError> {
     Ok(WorkflowRecord {
-        id: row.try_get("id")?,
-        org_id: OrgId(row.try_get("org_id")?),
-        name: row.try_get("name")?,
-        description: row.try_get("description")?,
-        user_id: UserId(row.try_get("user_id")?),
-        definition: row.try_get::<Json<serde_json::Value>, _>("definition")?.0,
-        latest_version: row.try_get("latest_version")?,
-        is_active: row.try_get("is_active")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
+        id: row.try_get(first)?,
+        org_id: OrgId(row.try_get(first + 1)?),
+        name: row.try_get(first + 2)?,
+        description: row.try_get(first + 3)?,
+        user_id: UserId(row.try_get(first + 4)?),
+        definition: row.try_get::<Json<serde_json::Value>, _>(first + 5)?.0,
+        latest_version: row.try_get(first + 6)?,
+        is_active: row.try_get(first + 7)?,
+        created_at: row.try_get(first + 8)?,
+        updated_at: row.try_get(first + 9)?,
     })
 }
 

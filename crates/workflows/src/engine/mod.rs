@@ -207,9 +207,7 @@ impl Engine {
             Some(names) => names,
             None => {
                 let names = Arc::new(redact::referenced_secrets(definition));
-                if let Ok(mut cache) = self.secret_names.lock() {
-                    cache.insert(key, names.clone());
-                }
+                cache_version(&self.secret_names, key, names.clone());
                 names
             }
         };

@@ -187,11 +187,7 @@ impl TriggerService {
                 created_at: now,
             };
             let inputs = inputs.clone().unwrap_or(Value::Null);
-            let started_run = match self.workflows.get(trigger.org_id, trigger.workflow_id).await {
-                Ok(workflow) => self.start(&trigger, &workflow, inputs, receipt, Some(&advance)).await,
-                Err(error) => Err(error.into()),
-            };
-            match started_run {
+            match self.start_latest(&trigger, inputs, receipt, Some(&advance)).await {
                 Ok(Some(_)) => started += 1,
                 Ok(None) => {} // another worker fired this tick
                 Err(TriggerError::Workflow(WorkflowError::Invalid(_) | WorkflowError::NotFound(_))) => {
@@ -264,11 +260,7 @@ impl TriggerService {
                 expires_at: Some(now + RECEIPT_RETENTION),
                 created_at: now,
             };
-            let started_run = match self.workflows.get(trigger.org_id, trigger.workflow_id).await {
-                Ok(workflow) => self.start(&trigger, &workflow, run_inputs, receipt, None).await,
-                Err(error) => Err(error.into()),
-            };
-            match started_run {
+            match self.start_latest(&trigger, run_inputs, receipt, None).await {
                 Ok(Some(_)) => started += 1,
                 Ok(None) => {}
                 Err(TriggerError::Workflow(WorkflowError::Invalid(errors))) => {
@@ -286,6 +278,19 @@ impl TriggerService {
 
     pub async fn next_cron_fire(&self) -> Result<Option<DateTime<Utc>>, TriggerError> {
         Ok(self.workflows.store().triggers.next_cron_fire().await?)
+    }
+
+    /// [`Self::start`] with the trigger's workflow read first (cron and event starts; a webhook
+    /// delivery reads both at once).
+    async fn start_latest(
+        &self,
+        trigger: &TriggerRecord,
+        inputs: Value,
+        receipt: impl FnOnce(Uuid) -> TriggerReceipt,
+        advance: Option<&CronAdvance>,
+    ) -> Result<Option<RunRecord>, TriggerError> {
+        let workflow = self.workflows.get(trigger.org_id, trigger.workflow_id).await?;
+        self.start(trigger, &workflow, inputs, receipt, advance).await
     }
 
     /// Writes a run of the trigger's workflow with its receipt (and cron claim). `None` when the
