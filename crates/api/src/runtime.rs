@@ -147,8 +147,6 @@ impl Platform {
         let outbound = auterity_workflows::outbound::Outbound::new(&config.egress);
         outbound.check().map_err(|e| PlatformError::Outbound(e.to_string()))?;
         let secrets = Arc::new(auterity_workflows::secrets::SecretService::new(store.clone(), &secret_key));
-        // The engine and event triggers subscribe to the bus before the relay publishes what the
-        // outbox holds, so events left unpublished by a previous process reach them.
         let engine_config = EngineConfig {
             services: config.workflows.clone(),
             outbound,
@@ -157,14 +155,15 @@ impl Platform {
             ..EngineConfig::default()
         };
         let engine = auterity_workflows::engine::Engine::new(store.clone(), events.clone(), engine_config);
-        let trigger_events =
-            config.roles.contains(&Role::Worker).then(|| events.subscribe(auterity_events::EventFilter::all()));
-        let mut tasks = vec![events.start_relay(shutdown_rx.clone())];
         let workflows = Arc::new(WorkflowService::new(store.clone(), engine.clone(), trigger_key));
         let trigger_settings = TriggerSettings {
             replay_window_secs: i64::try_from(config.triggers.webhook_replay_window_secs).unwrap_or(300),
         };
         let triggers = Arc::new(TriggerService::new(workflows.clone(), trigger_settings));
+        // Whichever process relays an event records its effects on waits and event triggers
+        // before marking it published, so a crash or a lagging subscriber loses none.
+        let consumers: Vec<Arc<dyn auterity_events::OutboxConsumer>> = vec![engine.clone(), triggers.clone()];
+        let mut tasks = vec![events.start_relay(consumers, shutdown_rx.clone())];
         if config.roles.contains(&Role::Worker) {
             tasks.push(tokio::spawn(engine.clone().run(shutdown_rx.clone())));
             tasks.push(tokio::spawn(trigger_worker::run_scheduler(triggers.clone(), shutdown_rx.clone())));
@@ -172,9 +171,6 @@ impl Platform {
                 workflows.clone(),
                 shutdown_rx.clone(),
             )));
-            if let Some(stream) = trigger_events {
-                tasks.push(tokio::spawn(trigger_worker::run_event_listener(triggers.clone(), stream, shutdown_rx)));
-            }
         }
         let state = AppState {
             config,

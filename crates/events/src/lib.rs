@@ -8,4 +8,4 @@ mod relay;
 
 pub use bus::{BusError, EventBus, EventFilter, EventStream};
 pub use memory::InProcessBus;
-pub use relay::{Events, OutboxRelay};
+pub use relay::{Events, MAX_CONSUMER_ATTEMPTS, OutboxConsumer, OutboxRelay};

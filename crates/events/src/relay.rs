@@ -1,10 +1,14 @@
-//! The outbox relay: publishes committed outbox rows to the bus in `seq` order and marks them
-//! published. An event reaches the bus if and only if the transaction that wrote it committed;
-//! a crash between publish and mark republishes (at-least-once; consumers dedupe by `event_id`).
+//! The outbox relay: hands committed outbox rows, in `seq` order, to the durable consumers (which
+//! record what they do with them), then publishes them to the bus and marks them published. An
+//! event reaches consumers and bus if and only if the transaction that wrote it committed; a crash
+//! before the mark hands it over again (at-least-once; consumers dedupe by `event_id`), so no
+//! consumer misses an event however the process stops or however far a bus subscriber lags.
 
 use auterity_store::{OutboxRepo, StoreError};
 use auterity_types::SystemEvent;
+use auterity_types::records::OutboxRecord;
 use chrono::Utc;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -14,6 +18,19 @@ use crate::{EventBus, EventFilter, EventStream};
 
 const BATCH: u32 = 256;
 const IDLE_POLL: Duration = Duration::from_millis(500);
+/// Times a consumer may fail on one event before the relay gives up on it (logs it as
+/// dead-lettered and moves on), so that one poison event cannot stop every later one.
+pub const MAX_CONSUMER_ATTEMPTS: u32 = 5;
+
+/// A durable consumer of committed events (workflow waits, event triggers). `consume` returns
+/// once it has recorded its effects; it must be idempotent by `event_id`, since a batch is handed
+/// over again after a crash or a failure. An `Err` means "retry later" (the store was
+/// unavailable); a consumer logs and skips what no retry can fix.
+#[async_trait::async_trait]
+pub trait OutboxConsumer: Send + Sync {
+    fn name(&self) -> &'static str;
+    async fn consume(&self, events: &[SystemEvent]) -> Result<(), String>;
+}
 
 /// The facade parts use: record events, wake the relay, subscribe.
 #[derive(Clone)]
@@ -48,10 +65,24 @@ impl Events {
         &self.bus
     }
 
+    /// The relay over this outbox and bus, handing events to `consumers` first.
+    pub fn relay(&self, consumers: Vec<Arc<dyn OutboxConsumer>>) -> OutboxRelay {
+        OutboxRelay {
+            outbox: self.outbox.clone(),
+            bus: self.bus.clone(),
+            wake: self.wake.clone(),
+            consumers,
+            failures: HashMap::new(),
+        }
+    }
+
     /// Starts the relay task; it stops when `shutdown` resolves.
-    pub fn start_relay(&self, shutdown: tokio::sync::watch::Receiver<bool>) -> JoinHandle<()> {
-        let relay = OutboxRelay { outbox: self.outbox.clone(), bus: self.bus.clone(), wake: self.wake.clone() };
-        tokio::spawn(relay.run(shutdown))
+    pub fn start_relay(
+        &self,
+        consumers: Vec<Arc<dyn OutboxConsumer>>,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> JoinHandle<()> {
+        tokio::spawn(self.relay(consumers).run(shutdown))
     }
 }
 
@@ -59,10 +90,13 @@ pub struct OutboxRelay {
     outbox: Arc<dyn OutboxRepo>,
     bus: Arc<dyn EventBus>,
     wake: Arc<Notify>,
+    consumers: Vec<Arc<dyn OutboxConsumer>>,
+    /// Failed hand-overs per outbox `seq`, forgotten once the event is through.
+    failures: HashMap<i64, u32>,
 }
 
 impl OutboxRelay {
-    async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    async fn run(mut self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         loop {
             match self.relay_once().await {
                 Ok(relayed) if relayed == BATCH as usize => continue,
@@ -81,8 +115,10 @@ impl OutboxRelay {
     }
 
     /// Relays one batch; returns how many events it published.
-    pub async fn relay_once(&self) -> Result<usize, StoreError> {
-        let records = self.outbox.fetch_unpublished(0, BATCH).await?;
+    pub async fn relay_once(&mut self) -> Result<usize, StoreError> {
+        let mut records = self.outbox.fetch_unpublished(0, BATCH).await?;
+        let consumed = self.hand_over(&records).await;
+        records.truncate(consumed);
         let mut published = Vec::with_capacity(records.len());
         for record in &records {
             if let Err(error) = self.bus.publish(&record.event).await {
@@ -95,5 +131,136 @@ impl OutboxRelay {
             self.outbox.mark_published(&published, Utc::now()).await?;
         }
         Ok(published.len())
+    }
+
+    /// Hands `records` to every consumer; returns how many of them (a prefix) went through. On a
+    /// failure the batch is retried event by event, so that the events before a failing one go
+    /// on, and an event that failed [`MAX_CONSUMER_ATTEMPTS`] times is given up on.
+    async fn hand_over(&mut self, records: &[OutboxRecord]) -> usize {
+        if self.consumers.is_empty() || records.is_empty() {
+            return records.len();
+        }
+        let events: Vec<SystemEvent> = records.iter().map(|r| r.event.clone()).collect();
+        if self.consume(&events).await.is_ok() {
+            for record in records {
+                self.failures.remove(&record.seq);
+            }
+            return records.len();
+        }
+        for (index, record) in records.iter().enumerate() {
+            let Err(error) = self.consume(std::slice::from_ref(&record.event)).await else {
+                self.failures.remove(&record.seq);
+                continue;
+            };
+            let attempts = self.failures.entry(record.seq).or_insert(0);
+            *attempts += 1;
+            if *attempts < MAX_CONSUMER_ATTEMPTS {
+                tracing::warn!(seq = record.seq, event_id = %record.event.event_id, %error, "an event consumer failed; will retry");
+                return index;
+            }
+            tracing::error!(
+                seq = record.seq,
+                event_id = %record.event.event_id,
+                event_type = %record.event.event_type,
+                attempts = *attempts,
+                %error,
+                "an event consumer kept failing; the event is dead-lettered for consumers and goes on to the bus"
+            );
+            self.failures.remove(&record.seq);
+        }
+        records.len()
+    }
+
+    async fn consume(&self, events: &[SystemEvent]) -> Result<(), String> {
+        for consumer in &self.consumers {
+            consumer.consume(events).await.map_err(|error| format!("{}: {error}", consumer.name()))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::InProcessBus;
+    use auterity_store::{Store, StoreOptions};
+    use std::sync::Mutex;
+
+    /// Records what it is handed; fails on events whose type is in `failing`.
+    #[derive(Default)]
+    struct Recorder {
+        seen: Mutex<Vec<String>>,
+        failing: Mutex<Vec<String>>,
+    }
+
+    #[async_trait::async_trait]
+    impl OutboxConsumer for Recorder {
+        fn name(&self) -> &'static str {
+            "recorder"
+        }
+
+        async fn consume(&self, events: &[SystemEvent]) -> Result<(), String> {
+            let failing = self.failing.lock().unwrap().clone();
+            if let Some(bad) = events.iter().find(|e| failing.contains(&e.event_type)) {
+                return Err(format!("cannot take {}", bad.event_type));
+            }
+            self.seen.lock().unwrap().extend(events.iter().map(|e| e.event_type.clone()));
+            Ok(())
+        }
+    }
+
+    async fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("relay.db").display());
+        let store = Store::connect(&StoreOptions::new(url)).await.unwrap();
+        store.migrate().await.unwrap();
+        (dir, store)
+    }
+
+    fn event(kind: &str) -> SystemEvent {
+        SystemEvent::new(kind, "test", None, serde_json::Value::Null)
+    }
+
+    #[tokio::test]
+    async fn an_event_stays_unpublished_until_every_consumer_took_it() {
+        let (_dir, store) = store().await;
+        let events = Events::new(store.outbox.clone(), Arc::new(InProcessBus::default()));
+        let recorder = Arc::new(Recorder::default());
+        recorder.failing.lock().unwrap().push("b".into());
+        let mut relay = events.relay(vec![recorder.clone()]);
+        events.emit(&[event("a"), event("b"), event("c")]).await.unwrap();
+
+        // `a` goes through; `b` fails, so neither it nor `c` is published or handed on.
+        assert_eq!(relay.relay_once().await.unwrap(), 1);
+        assert_eq!(*recorder.seen.lock().unwrap(), ["a"]);
+        let left: Vec<String> =
+            store.outbox.fetch_unpublished(0, 10).await.unwrap().into_iter().map(|r| r.event.event_type).collect();
+        assert_eq!(left, ["b", "c"]);
+
+        // Once the consumer recovers, the rest goes through in order, each event once.
+        recorder.failing.lock().unwrap().clear();
+        assert_eq!(relay.relay_once().await.unwrap(), 2);
+        assert_eq!(*recorder.seen.lock().unwrap(), ["a", "b", "c"]);
+        assert!(store.outbox.fetch_unpublished(0, 10).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_poison_event_is_given_up_on_after_the_attempt_limit() {
+        let (_dir, store) = store().await;
+        let events = Events::new(store.outbox.clone(), Arc::new(InProcessBus::default()));
+        let recorder = Arc::new(Recorder::default());
+        recorder.failing.lock().unwrap().push("poison".into());
+        let mut relay = events.relay(vec![recorder.clone()]);
+        let mut bus = events.subscribe(EventFilter::all());
+        events.emit(&[event("poison"), event("after")]).await.unwrap();
+
+        for _ in 1..MAX_CONSUMER_ATTEMPTS {
+            assert_eq!(relay.relay_once().await.unwrap(), 0);
+        }
+        assert_eq!(relay.relay_once().await.unwrap(), 2);
+        assert_eq!(*recorder.seen.lock().unwrap(), ["after"]);
+        use futures::StreamExt as _;
+        assert_eq!(bus.next().await.unwrap().event_type, "poison");
+        assert_eq!(bus.next().await.unwrap().event_type, "after");
     }
 }

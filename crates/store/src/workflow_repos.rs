@@ -175,6 +175,9 @@ pub trait WorkflowRepo: Send + Sync {
     /// `waiting` steps whose `wake_at <= now` (timers, timeouts), oldest first, whatever the run's
     /// status.
     async fn due_waiting_steps(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<StepRecord>, StoreError>;
+    /// The runs in scope with a `waiting` step whose memo says it waits for events of
+    /// `event_type` (`{"waiting_for": "event", "event_type": …}`), each once.
+    async fn runs_waiting_for_event(&self, scope: OrgScope, event_type: &str) -> Result<Vec<Uuid>, StoreError>;
     /// `waiting` steps of the run, if in scope, in creation order (for signals such as approvals
     /// and events).
     async fn waiting_steps(&self, scope: OrgScope, run_id: Uuid) -> Result<Vec<StepRecord>, StoreError>;

@@ -503,6 +503,24 @@ macro_rules! __store_conformance_workflow_queue {
                 let waiting = store.workflows.waiting_steps(scope, run.id).await.unwrap();
                 assert_eq!(keys(&waiting), ["w1", "w2", "w3", "signal"]);
 
+                // Event waits are found by their memo, per organization and event type.
+                assert!(store.workflows.runs_waiting_for_event(scope, "lead.received").await.unwrap().is_empty());
+                let memo = StepChange::Set {
+                    step_key: "signal".to_owned(),
+                    status: "waiting".to_owned(),
+                    output: Some(json!({"waiting_for": "event", "event_type": "lead.received"})),
+                    error: None,
+                    ready_at: None,
+                    wake_at: None,
+                    completed_at: None,
+                };
+                let wait = Transition { step_changes: vec![memo], ..transition(&run, t) };
+                assert_eq!(store.workflows.commit_transitions(&[wait]).await.unwrap(), vec![true]);
+                assert_eq!(store.workflows.runs_waiting_for_event(scope, "lead.received").await.unwrap(), vec![run.id]);
+                assert!(store.workflows.runs_waiting_for_event(scope, "lead.lost").await.unwrap().is_empty());
+                let elsewhere = OrgScope(OrgId(Uuid::now_v7()));
+                assert!(store.workflows.runs_waiting_for_event(elsewhere, "lead.received").await.unwrap().is_empty());
+
                 // Queue depth counts due ready steps of running runs only.
                 assert_eq!(store.workflows.queue_depth(t).await.unwrap(), (2, Some(t - Duration::seconds(4))));
                 assert_eq!(

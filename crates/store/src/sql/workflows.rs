@@ -549,6 +549,19 @@ impl WorkflowRepo for SqlRepos {
         rows.iter().map(step_from_row).collect()
     }
 
+    /// `->>` reads the memo on both dialects (SQLite's JSON text, PostgreSQL's `jsonb`).
+    async fn runs_waiting_for_event(&self, scope: OrgScope, event_type: &str) -> Result<Vec<Uuid>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT run_id FROM workflow_steps WHERE org_id = $1 AND status = 'waiting' \
+             AND output ->> 'waiting_for' = 'event' AND output ->> 'event_type' = $2",
+        )
+        .bind(scope.org_id().0)
+        .bind(event_type)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|row| row.try_get("run_id")).collect::<Result<_, _>>()?)
+    }
+
     /// In creation order.
     async fn waiting_steps(&self, scope: OrgScope, run_id: Uuid) -> Result<Vec<StepRecord>, StoreError> {
         let rows = sqlx::query(concat!(

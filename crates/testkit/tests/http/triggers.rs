@@ -1,6 +1,7 @@
 //! Workflow triggers over HTTP: signed webhooks (signature, replay window, replay guard, secret
 //! rotation), cron schedules (per-second ticks, one fire after a downtime, one fire per tick
-//! across two workers), and event triggers (one run per event, redelivery included).
+//! across two workers), and event triggers (one run per event, redelivery included, recorded by
+//! whichever process relays the event, with or without the worker role).
 
 use auterity_config::Role;
 use auterity_testkit::{Backend, TestServer};
@@ -384,6 +385,30 @@ pub async fn event_triggers_start_one_run_per_event(backend: Backend) {
     assert_eq!(server.state.triggers.deliver_event(&hot).await.unwrap(), 0);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(runs_of(&server, &token, &workflow).await.len(), 1, "one run per event");
+    let (config, dir) = server.stop().await;
+
+    // A process without the worker role still hands the events it relays to the event triggers:
+    // the run is recorded there, before the event is marked published, and a worker runs it later.
+    let mut api_only = config.clone();
+    api_only.roles = vec![Role::Api];
+    let server = TestServer::start_config(backend, api_only, dir).await;
+    let token = server.admin_token().await;
+    let warm = SystemEvent::new("lead.received", "web", org, json!({"score": 60}));
+    server.state.events.emit(&[warm]).await.unwrap();
+    let runs = runs_reaching(&server, &token, &workflow, 2).await;
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    let (config, dir) = server.stop().await;
+    let mut with_worker = config.clone();
+    with_worker.roles = vec![Role::Api, Role::Worker];
+    let server = TestServer::start_config(backend, with_worker, dir).await;
+    let token = server.admin_token().await;
+    let newest = runs_of(&server, &token, &workflow)
+        .await
+        .into_iter()
+        .find(|run| run["inputs"]["source"] == "web")
+        .expect("the run the api-only process recorded");
+    let run = crate::http::workflows::finished(&server, &token, newest["id"].as_str().unwrap()).await;
+    assert_eq!(run["output"], 60);
     server.finish().await;
 }
 

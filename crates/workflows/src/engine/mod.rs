@@ -108,9 +108,6 @@ pub struct Engine {
     /// more than the step itself).
     secret_names: SecretNameCache,
     in_flight: Mutex<HashMap<(uuid::Uuid, String), i32>>,
-    /// Bus events for `wait_event` steps, subscribed at construction so that events the relay
-    /// publishes at start-up (written while the server was down) are seen too.
-    bus_events: Mutex<Option<auterity_events::EventStream>>,
     /// One per step executing in this process (`concurrency`); a step's successors claimed with
     /// its result take more when free.
     permits: Arc<Semaphore>,
@@ -125,7 +122,6 @@ impl Engine {
     pub fn new(store: Store, events: auterity_events::Events, config: EngineConfig) -> Arc<Self> {
         let committer = Committer::start(store.clone(), events.clone());
         let starts = RunStarts::start(store.clone(), events.clone());
-        let bus_events = events.subscribe(auterity_events::EventFilter::all());
         Arc::new(Self {
             store,
             permits: Arc::new(Semaphore::new(config.concurrency)),
@@ -137,7 +133,6 @@ impl Engine {
             start_plans: Mutex::new(HashMap::new()),
             secret_names: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
-            bus_events: Mutex::new(Some(bus_events)),
             stopping: std::sync::atomic::AtomicBool::new(false),
             scheduled_due: Mutex::new(None),
         })
@@ -262,16 +257,6 @@ impl Engine {
         let permits = self.permits.clone();
         let heartbeat = tokio::spawn(self.clone().heartbeat_loop(shutdown.clone()));
         let gauges = tokio::spawn(self.clone().gauge_loop(shutdown.clone()));
-        let listener = self.bus_events.lock().ok().and_then(|mut slot| slot.take()).map(|stream| {
-            let engine = self.clone();
-            tokio::spawn(async move {
-                use futures::StreamExt;
-                let mut stream = stream;
-                while let Some(event) = stream.next().await {
-                    engine.deliver_bus_event(&event).await;
-                }
-            })
-        });
         let mut last_sweep = Instant::now() - Duration::from_secs(1);
         // `next_due` as last read, and when: a busy loop is woken by every step that ends, and the
         // query (three index walks over a churning queue) must not run at that rate.
@@ -342,9 +327,6 @@ impl Engine {
         self.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
         heartbeat.abort();
         gauges.abort();
-        if let Some(listener) = listener {
-            listener.abort();
-        }
         // Let in-flight steps finish their commits (bounded); unfinished ones are re-claimed later.
         let deadline = Instant::now() + Duration::from_secs(5);
         while permits.available_permits() < self.config.concurrency && Instant::now() < deadline {

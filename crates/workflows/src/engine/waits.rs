@@ -9,12 +9,14 @@
 //! never lost.
 
 use auterity_store::{OrgScope, StoreError};
-use auterity_types::SystemEvent;
 use auterity_types::workflow_records::{
     RunChange, RunRecord, StepChange, StepRecord, Transition, run_status, step_status,
 };
+use auterity_types::{OrgId, SystemEvent};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use super::execute::StepCall;
 use super::keys::{parse_key, step_in_scope};
@@ -237,31 +239,36 @@ impl Engine {
         Ok(delivered)
     }
 
-    /// Offers an event from the bus to every run of its organization with a matching wait.
-    pub(crate) async fn deliver_bus_event(&self, event: &SystemEvent) {
-        let Some(org) = event.org_id else { return };
-        // Every wait_event has a deadline, so every one is among the waits with a wake time.
-        let horizon = Utc::now() + chrono::Duration::days(3660);
-        let waiting = match self.store.workflows.due_waiting_steps(horizon, 10_000).await {
-            Ok(waiting) => waiting,
-            Err(error) => {
-                tracing::warn!(%error, "reading waiting steps for an event failed");
-                return;
-            }
-        };
-        let mut runs: Vec<uuid::Uuid> = waiting
-            .iter()
-            .filter(|s| s.org_id == org && waits_for_event(s, &event.event_type))
-            .map(|s| s.run_id)
-            .collect();
-        runs.sort();
-        runs.dedup();
-        for run_id in runs {
-            let Ok(Some(run)) = self.store.workflows.get_run(OrgScope(org), run_id).await else { continue };
-            if let Err(error) = self.deliver_event(&run, event).await {
-                tracing::warn!(%error, %run_id, "delivering an event to a run failed");
+    /// Offers committed events (handed over by the outbox relay) to every run of their
+    /// organization with a matching wait. An `Err` (the store failed) has the relay hand them over
+    /// again; a delivery already recorded is not repeated (the step no longer waits).
+    pub(crate) async fn deliver_events(&self, events: &[SystemEvent]) -> Result<(), StoreError> {
+        let mut waiting: HashMap<(OrgId, &str), Vec<uuid::Uuid>> = HashMap::new();
+        for event in events {
+            let Some(org) = event.org_id else { continue };
+            let runs = match waiting.entry((org, event.event_type.as_str())) {
+                Entry::Occupied(found) => found.into_mut(),
+                Entry::Vacant(slot) => {
+                    slot.insert(self.store.workflows.runs_waiting_for_event(OrgScope(org), &event.event_type).await?)
+                }
+            };
+            for run_id in runs.iter() {
+                let Some(run) = self.store.workflows.get_run(OrgScope(org), *run_id).await? else { continue };
+                self.deliver_event(&run, event).await?;
             }
         }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl auterity_events::OutboxConsumer for Engine {
+    fn name(&self) -> &'static str {
+        "workflow waits"
+    }
+
+    async fn consume(&self, events: &[SystemEvent]) -> Result<(), String> {
+        self.deliver_events(events).await.map_err(|e| e.to_string())
     }
 }
 

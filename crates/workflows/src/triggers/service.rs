@@ -3,6 +3,8 @@
 //! starts at most one run whatever is retried, replayed or redelivered. Also lists triggers and
 //! rotates webhook secrets.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -209,6 +211,37 @@ impl TriggerService {
     pub async fn deliver_event(&self, event: &SystemEvent) -> Result<usize, TriggerError> {
         let Some(org) = event.org_id else { return Ok(0) };
         let triggers = self.workflows.store().triggers.event_triggers(Some(org), &event.event_type).await?;
+        self.deliver_to(event, &triggers).await
+    }
+
+    /// [`Self::deliver_event`] for a batch handed over by the outbox relay, reading the triggers of
+    /// each organization and event type once. Only a store failure is an error (the relay hands
+    /// the batch over again); a trigger that cannot start a run for an event is logged and skipped.
+    pub async fn deliver_events(&self, events: &[SystemEvent]) -> Result<usize, StoreError> {
+        let mut triggers: HashMap<(OrgId, &str), Vec<TriggerRecord>> = HashMap::new();
+        let mut started = 0;
+        for event in events {
+            let Some(org) = event.org_id else { continue };
+            let listening = match triggers.entry((org, event.event_type.as_str())) {
+                Entry::Occupied(found) => found.into_mut(),
+                Entry::Vacant(slot) => {
+                    slot.insert(self.workflows.store().triggers.event_triggers(Some(org), &event.event_type).await?)
+                }
+            };
+            match self.deliver_to(event, listening).await {
+                Ok(count) => started += count,
+                Err(TriggerError::Store(error) | TriggerError::Workflow(WorkflowError::Store(error))) => {
+                    return Err(error);
+                }
+                Err(error) => {
+                    tracing::warn!(event_id = %event.event_id, %error, "an event trigger could not start a run")
+                }
+            }
+        }
+        Ok(started)
+    }
+
+    async fn deliver_to(&self, event: &SystemEvent, triggers: &[TriggerRecord]) -> Result<usize, TriggerError> {
         if triggers.is_empty() {
             return Ok(0);
         }
@@ -260,7 +293,7 @@ impl TriggerService {
                 expires_at: Some(now + RECEIPT_RETENTION),
                 created_at: now,
             };
-            match self.start_latest(&trigger, run_inputs, receipt, None).await {
+            match self.start_latest(trigger, run_inputs, receipt, None).await {
                 Ok(Some(_)) => started += 1,
                 Ok(None) => {}
                 Err(TriggerError::Workflow(WorkflowError::Invalid(errors))) => {
@@ -310,6 +343,17 @@ impl TriggerService {
         let receipt = Some(receipt(run.id));
         let start = NewRun { run: run.clone(), steps, effects, receipt, advance: advance.cloned() };
         Ok(self.workflows.write_run(start).await?.then_some(run))
+    }
+}
+
+#[async_trait::async_trait]
+impl auterity_events::OutboxConsumer for TriggerService {
+    fn name(&self) -> &'static str {
+        "event triggers"
+    }
+
+    async fn consume(&self, events: &[SystemEvent]) -> Result<(), String> {
+        self.deliver_events(events).await.map(drop).map_err(|e| e.to_string())
     }
 }
 

@@ -1,14 +1,13 @@
 //! The trigger worker, run by the `worker` role: fires due cron ticks (sleeping until the next
-//! one, at most [`MAX_SCHEDULER_SLEEP`]), purges expired receipts, and hands every published
-//! event to the event triggers. Several workers may run against one PostgreSQL database: a tick
-//! is claimed by a conditional update and an event by its receipt, so each starts one run.
+//! one, at most [`MAX_SCHEDULER_SLEEP`]) and purges expired receipts. Several workers may run
+//! against one PostgreSQL database: a tick is claimed by a conditional update, so each starts one
+//! run. (Events reach the event triggers from the outbox relay: `TriggerService` is one of its
+//! durable consumers.)
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use auterity_events::EventStream;
 use chrono::Utc;
-use futures::StreamExt as _;
 use tokio::sync::watch;
 
 use super::service::{MAX_SCHEDULER_SLEEP, TriggerService};
@@ -43,28 +42,6 @@ pub async fn run_scheduler(service: Arc<TriggerService>, mut shutdown: watch::Re
         tokio::select! {
             _ = tokio::time::sleep(sleep) => {}
             _ = shutdown.changed() => {}
-        }
-    }
-}
-
-/// Delivers every event of `stream` (a subscription to all events, taken before the outbox relay
-/// starts) to the event triggers until `shutdown` turns true.
-pub async fn run_event_listener(
-    service: Arc<TriggerService>,
-    mut stream: EventStream,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    loop {
-        tokio::select! {
-            next = stream.next() => {
-                let Some(event) = next else { return };
-                if let Err(error) = service.deliver_event(&event).await {
-                    tracing::warn!(event_id = %event.event_id, %error, "event trigger delivery failed");
-                }
-            }
-            _ = shutdown.changed() => {
-                if *shutdown.borrow() { return; }
-            }
         }
     }
 }
