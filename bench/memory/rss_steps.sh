@@ -36,6 +36,8 @@ for r in 1 2; do
 done
 n=$(awk '/requests in/ {print $1}' "$D/w.txt")
 sleep 5
-out="$out idle=$(rss) hwm=$(awk '/^VmHWM/ {printf "%.1f", $2/1024}' "/proc/$P/status") MiB;"
+out="$out idle=$(rss)"
+sleep ${IDLE_AFTER:-0}
+out="$out idle_later=$(rss) hwm=$(awk '/^VmHWM/ {printf "%.1f", $2/1024}' "/proc/$P/status") MiB;"
 out="$out logins/s=$(awk '/Requests\/sec/ {print $2}' "$D/w.txt") cpu_ms_per_login=$(awk -v c=$((t1 - t0)) -v n="$n" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f", c * 1000 / hz / n}')"
 echo "$out (load $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -57,7 +57,7 @@ impl Platform {
         tokio::fs::create_dir_all(&config.storage.data_dir).await?;
         let store = Store::connect(&StoreOptions {
             database_url: config.storage.effective_database_url(),
-            max_connections: config.storage.max_connections,
+            max_connections: config.storage.pool_size(),
             pg_schema: config.storage.database_schema.clone(),
         })
         .await?;

@@ -131,7 +131,7 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
         return invalid("storage.database_url must start with sqlite:, postgres:// or postgresql://".to_owned());
     }
-    if !(1..=1_000).contains(&config.storage.max_connections) {
+    if config.storage.max_connections.is_some_and(|n| !(1..=1_000).contains(&n)) {
         return invalid("storage.max_connections must be between 1 and 1000".to_owned());
     }
     if let Some(redis) = &config.storage.redis_url
@@ -258,9 +258,13 @@ mod tests {
 
     #[test]
     fn pool_size_is_checked() {
-        assert_eq!(from_toml("", &FlagOverrides::default()).unwrap().storage.max_connections, 16);
+        let default = from_toml("", &FlagOverrides::default()).unwrap().storage;
+        let cores = u32::try_from(std::thread::available_parallelism().unwrap().get()).unwrap();
+        assert_eq!(default.pool_size(), (2 * cores + 2).min(16), "SQLite: the writer and 2 x cores + 1 readers");
+        let postgres = from_toml("[storage]\ndatabase_url = \"postgres://db/x\"\n", &FlagOverrides::default()).unwrap();
+        assert_eq!(postgres.storage.pool_size(), 16);
         assert_eq!(
-            from_toml("[storage]\nmax_connections = 7\n", &FlagOverrides::default()).unwrap().storage.max_connections,
+            from_toml("[storage]\nmax_connections = 7\n", &FlagOverrides::default()).unwrap().storage.pool_size(),
             7
         );
         for bad in ["[storage]\nmax_connections = 0\n", "[storage]\nmax_connections = 5000\n"] {

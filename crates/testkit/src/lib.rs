@@ -38,7 +38,7 @@ pub fn test_config(backend: Backend, data_dir: &std::path::Path) -> Config {
     let mut config = Config::default();
     config.server.listen = "127.0.0.1:0".to_owned();
     config.storage.data_dir = data_dir.to_path_buf();
-    config.storage.max_connections = 8;
+    config.storage.max_connections = Some(8);
     let unique = uuid::Uuid::now_v7().simple().to_string();
     config.storage.redis_key_prefix = format!("test:{unique}:");
     if backend == Backend::Postgres {

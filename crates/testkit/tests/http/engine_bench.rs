@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 
 use super::workflows::{Target, create, finished, start};
 
-/// Server settings of every benchmark: quiet logs, a pool big enough for the group committer,
-/// claims and the HTTP handlers at once.
+/// Server settings of every benchmark: quiet logs and the server's default pool (by backend;
+/// `AUTERITY_BENCH_MAX_CONNECTIONS` overrides it, to compare pool sizes).
 fn bench_server(backend: Backend) -> impl std::future::Future<Output = TestServer> {
     TestServer::start_with(backend, |c| {
-        c.storage.max_connections = 16;
+        c.storage.max_connections = std::env::var("AUTERITY_BENCH_MAX_CONNECTIONS").ok().and_then(|n| n.parse().ok());
         c.telemetry.log_level = "error".to_owned();
     })
 }

@@ -636,7 +636,7 @@ pub async fn pending_runs_survive_a_restart(backend: Backend) {
 pub async fn webhook_starts_throughput(backend: Backend, requests: usize, concurrency: usize) -> (f64, String) {
     let server = TestServer::start_with(backend, |c| {
         c.roles = vec![Role::Api];
-        c.storage.max_connections = 16;
+        c.storage.max_connections = Some(16);
         c.telemetry.log_level = "error".to_owned();
     })
     .await;
