@@ -66,36 +66,51 @@ async fn serve(config: auterity_config::Config) -> anyhow::Result<()> {
             platform.bootstrap.admin_email.as_deref().unwrap_or_default()
         ));
     }
+    let shutdown = shutdown_signal();
     let listener =
         tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("failed to listen on {listen}"))?;
     tracing::info!(address = %listener.local_addr()?, backend = %platform.state.store.backend(), "auterity listening");
-    auterity_api::serve(platform.router(), listener, grace, shutdown_signal()).await?;
+    auterity_api::serve(platform.router(), listener, grace, shutdown).await?;
     tracing::info!("draining background tasks");
     platform.stop().await;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, not when the
+/// future is first polled (axum polls it from a task of its own, which may run only after the
+/// first requests were answered), so a signal that arrives once the server answers is never
+/// handled by the default action (exit without draining).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (signal(SignalKind::interrupt()).ok(), signal(SignalKind::terminate()).ok())
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = terminate => {}
+    async move {
+        #[cfg(unix)]
+        {
+            let (interrupt, terminate) = signals;
+            tokio::select! {
+                _ = received(interrupt) => {}
+                _ = received(terminate) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown signal received; finishing in-flight requests");
     }
-    tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+/// Waits for the signal, or forever if its handler could not be installed.
+#[cfg(unix)]
+async fn received(signal: Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(mut signal) => {
+            signal.recv().await;
+        }
+        None => std::future::pending::<()>().await,
+    }
 }
 
 /// The CLI's own output goes to stdout; logs go to stderr.
