@@ -20,6 +20,7 @@ THREADS=${THREADS:-2}
 PG_URL=${AUTERITY_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/memory/serve.sh"
+need wrk
 
 for backend in $BACKENDS; do
   (

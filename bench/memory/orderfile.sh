@@ -13,27 +13,19 @@
 #
 #   bench/memory/orderfile.sh            # writes crates/auterity/link-order.txt
 set -euo pipefail
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-BIN=${AUTERITY_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/auterity}
+. "$(dirname "${BASH_SOURCE[0]}")/serve.sh"
+need valgrind
 OUT=${OUT:-$ROOT/crates/auterity/link-order.txt}
-command -v valgrind >/dev/null || { echo "install valgrind: apt-get install -y valgrind" >&2; exit 2; }
-PASS='Bench-Run!2025-xQ7z'
-D=$(mktemp -d -t auterity-order.XXXXXX)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PROFILE=$(mktemp -t auterity-callgrind.XXXXXX)
 # The fixed mmap threshold is set here, so the binary does not re-execute itself (see malloc.rs)
 # and callgrind follows the serving process.
-MALLOC_MMAP_THRESHOLD_=131072 AUTERITY_ADMIN_EMAIL=admin@bench.local AUTERITY_ADMIN_PASSWORD=$PASS \
-  AUTERITY_LOG_LEVEL=warn valgrind --tool=callgrind --callgrind-out-file="$D/callgrind.out" \
-  --compress-strings=no --compress-pos=no --dump-instr=no --demangle=no \
-  "$BIN" serve --data-dir "$D/data" --listen "127.0.0.1:$PORT" >"$D/log" 2>&1 &
-P=$!
-trap 'kill -TERM $P 2>/dev/null; wait $P 2>/dev/null; rm -rf "$D"' EXIT
-for _ in $(seq 600); do curl -sf "127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.2; done
+SERVE_WRAPPER="valgrind --tool=callgrind --callgrind-out-file=$PROFILE --compress-strings=no --compress-pos=no \
+  --dump-instr=no --demangle=no" serve MALLOC_MMAP_THRESHOLD_=131072
 python3 "$ROOT/bench/memory/order_workload.py" "http://127.0.0.1:$PORT" admin@bench.local "$PASS"
 kill -TERM $P
 wait $P || true
 nm --defined-only "$BIN" | awk '$2 ~ /^[tT]$/ {print $3}' >"$D/symbols.txt"
-python3 - "$D/callgrind.out" "$OUT" "$D/symbols.txt" <<'PY'
+python3 - "$PROFILE" "$OUT" "$D/symbols.txt" <<'PY'
 import collections, re, sys
 # callgrind (uncompressed names): "fn=NAME" opens a function's cost lines "LINE COST".
 cost = collections.Counter()
@@ -46,8 +38,6 @@ for line in open(sys.argv[1], errors="replace"):
         parts = line.split()
         if len(parts) >= 2:
             cost[current] += int(parts[1])
-    elif line.startswith(("cfn=", "calls=")):
-        continue
 # Only the binary's own functions: the linker cannot place the C library's.
 ours = set(open(sys.argv[3]).read().split())
 names = [n for n, _ in cost.most_common() if n in ours]
@@ -55,3 +45,4 @@ with open(sys.argv[2], "w") as out:
     out.write("\n".join(names) + "\n")
 print(f"{len(names)} functions written to {sys.argv[2]}")
 PY
+rm -f "$PROFILE"

@@ -8,6 +8,7 @@
 # Traffic to 127.0.0.1 only; ~12 s.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/serve.sh"
+need wrk
 serve "$@"
 TOK=$(login)
 wrk -t2 -c16 -d10s --latency -H "Authorization: Bearer $TOK" "http://127.0.0.1:$PORT/api/auth/me" >"$D/w.txt"

@@ -13,6 +13,7 @@ set -euo pipefail
 label=${1:?label}
 shift
 . "$(dirname "${BASH_SOURCE[0]}")/serve.sh"
+need wrk
 serve "$@"
 sleep 2
 rss() { awk '/^VmRSS/ {printf "%.1f", $2/1024}' "/proc/$P/status"; }

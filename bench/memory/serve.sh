@@ -1,21 +1,24 @@
 # Sourced by the memory benches: starts the release server on a fresh SQLite data directory and
 # a free port, under the environment assignments given, and waits until it answers.
 #   . bench/memory/serve.sh; serve [VAR=VALUE ...]   # sets D, PORT, P, PASS, BODY; stops it on exit
+#   SERVE_WRAPPER="valgrind …" serve …               # runs the server under a tool
 #   TOK=$(login)                                     # an access token of the bench admin
+#   need wrk                                         # exits unless the Debian package's command is there
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BIN=${AUTERITY_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/auterity}
-command -v wrk >/dev/null || { echo "install wrk: apt-get install -y wrk" >&2; exit 2; }
+need() { command -v "$1" >/dev/null || { echo "install $1: apt-get install -y $1" >&2; exit 2; }; }
 PASS='Bench-Run!2025-xQ7z'
 BODY="{\"email\":\"admin@bench.local\",\"password\":\"$PASS\"}"
 
 serve() {
   D=$(mktemp -d -t auterity-bench.XXXXXX)
   PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  # shellcheck disable=SC2086 # the wrapper is a command line
   env "$@" AUTERITY_ADMIN_EMAIL=admin@bench.local AUTERITY_ADMIN_PASSWORD=$PASS AUTERITY_LOG_LEVEL=warn \
-    "$BIN" serve --data-dir "$D" --listen "127.0.0.1:$PORT" >"$D/log" 2>&1 &
+    ${SERVE_WRAPPER:-} "$BIN" serve --data-dir "$D" --listen "127.0.0.1:$PORT" >"$D/log" 2>&1 &
   P=$!
   trap 'kill -TERM $P 2>/dev/null; wait $P 2>/dev/null; rm -rf "$D"' EXIT
-  for _ in $(seq 100); do curl -sf "127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
+  for _ in $(seq 600); do curl -sf "127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
 }
 
 login() {

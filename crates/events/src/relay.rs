@@ -6,9 +6,7 @@
 
 use auterity_store::{OutboxRepo, StoreError};
 use auterity_types::SystemEvent;
-use auterity_types::records::OutboxRecord;
 use chrono::Utc;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -72,7 +70,7 @@ impl Events {
             bus: self.bus.clone(),
             wake: self.wake.clone(),
             consumers,
-            failures: HashMap::new(),
+            stuck: None,
         }
     }
 
@@ -91,8 +89,9 @@ pub struct OutboxRelay {
     bus: Arc<dyn EventBus>,
     wake: Arc<Notify>,
     consumers: Vec<Arc<dyn OutboxConsumer>>,
-    /// Failed hand-overs per outbox `seq`, forgotten once the event is through.
-    failures: HashMap<i64, u32>,
+    /// The event (outbox `seq`) the consumers last failed on, and how many times in a row. The
+    /// relay stops at a failing event, so it is the head of the next batch until it goes through.
+    stuck: Option<(i64, u32)>,
 }
 
 impl OutboxRelay {
@@ -116,59 +115,57 @@ impl OutboxRelay {
 
     /// Relays one batch; returns how many events it published.
     pub async fn relay_once(&mut self) -> Result<usize, StoreError> {
-        let mut records = self.outbox.fetch_unpublished(0, BATCH).await?;
-        let consumed = self.hand_over(&records).await;
-        records.truncate(consumed);
-        let mut published = Vec::with_capacity(records.len());
-        for record in &records {
-            if let Err(error) = self.bus.publish(&record.event).await {
-                tracing::warn!(%error, seq = record.seq, "bus publish failed; will retry");
+        let (mut seqs, events): (Vec<i64>, Vec<SystemEvent>) =
+            self.outbox.fetch_unpublished(0, BATCH).await?.into_iter().map(|r| (r.seq, r.event)).unzip();
+        let consumed = self.hand_over(&seqs, &events).await;
+        let mut published = 0;
+        for (seq, event) in seqs.iter().zip(&events).take(consumed) {
+            if let Err(error) = self.bus.publish(event).await {
+                tracing::warn!(%error, seq, "bus publish failed; will retry");
                 break;
             }
-            published.push(record.seq);
+            published += 1;
         }
-        if !published.is_empty() {
-            self.outbox.mark_published(&published, Utc::now()).await?;
+        seqs.truncate(published);
+        if !seqs.is_empty() {
+            self.outbox.mark_published(&seqs, Utc::now()).await?;
         }
-        Ok(published.len())
+        Ok(seqs.len())
     }
 
-    /// Hands `records` to every consumer; returns how many of them (a prefix) went through. On a
-    /// failure the batch is retried event by event, so that the events before a failing one go
-    /// on, and an event that failed [`MAX_CONSUMER_ATTEMPTS`] times is given up on.
-    async fn hand_over(&mut self, records: &[OutboxRecord]) -> usize {
-        if self.consumers.is_empty() || records.is_empty() {
-            return records.len();
+    /// Hands `events` (outbox `seqs`) to every consumer; returns how many of them (a prefix) went
+    /// through. On a failure the batch is retried event by event, so that the events before a
+    /// failing one go on, and an event that failed [`MAX_CONSUMER_ATTEMPTS`] times is given up on.
+    async fn hand_over(&mut self, seqs: &[i64], events: &[SystemEvent]) -> usize {
+        if events.is_empty() || self.consumers.is_empty() || self.consume(events).await.is_ok() {
+            self.stuck = None;
+            return events.len();
         }
-        let events: Vec<SystemEvent> = records.iter().map(|r| r.event.clone()).collect();
-        if self.consume(&events).await.is_ok() {
-            for record in records {
-                self.failures.remove(&record.seq);
-            }
-            return records.len();
-        }
-        for (index, record) in records.iter().enumerate() {
-            let Err(error) = self.consume(std::slice::from_ref(&record.event)).await else {
-                self.failures.remove(&record.seq);
+        for (index, (&seq, event)) in seqs.iter().zip(events).enumerate() {
+            let Err(error) = self.consume(std::slice::from_ref(event)).await else {
+                self.stuck = None;
                 continue;
             };
-            let attempts = self.failures.entry(record.seq).or_insert(0);
-            *attempts += 1;
-            if *attempts < MAX_CONSUMER_ATTEMPTS {
-                tracing::warn!(seq = record.seq, event_id = %record.event.event_id, %error, "an event consumer failed; will retry");
+            let attempts = match self.stuck {
+                Some((stuck, attempts)) if stuck == seq => attempts + 1,
+                _ => 1,
+            };
+            if attempts < MAX_CONSUMER_ATTEMPTS {
+                tracing::warn!(seq, event_id = %event.event_id, %error, "an event consumer failed; will retry");
+                self.stuck = Some((seq, attempts));
                 return index;
             }
             tracing::error!(
-                seq = record.seq,
-                event_id = %record.event.event_id,
-                event_type = %record.event.event_type,
-                attempts = *attempts,
+                seq,
+                event_id = %event.event_id,
+                event_type = %event.event_type,
+                attempts,
                 %error,
                 "an event consumer kept failing; the event is dead-lettered for consumers and goes on to the bus"
             );
-            self.failures.remove(&record.seq);
+            self.stuck = None;
         }
-        records.len()
+        events.len()
     }
 
     async fn consume(&self, events: &[SystemEvent]) -> Result<(), String> {
@@ -221,13 +218,19 @@ mod tests {
         SystemEvent::new(kind, "test", None, serde_json::Value::Null)
     }
 
-    #[tokio::test]
-    async fn an_event_stays_unpublished_until_every_consumer_took_it() {
-        let (_dir, store) = store().await;
+    /// A relay over a fresh store whose one consumer fails on events of type `failing`.
+    async fn relay_failing_on(failing: &str) -> (tempfile::TempDir, Store, Events, Arc<Recorder>, OutboxRelay) {
+        let (dir, store) = store().await;
         let events = Events::new(store.outbox.clone(), Arc::new(InProcessBus::default()));
         let recorder = Arc::new(Recorder::default());
-        recorder.failing.lock().unwrap().push("b".into());
-        let mut relay = events.relay(vec![recorder.clone()]);
+        recorder.failing.lock().unwrap().push(failing.into());
+        let relay = events.relay(vec![recorder.clone()]);
+        (dir, store, events, recorder, relay)
+    }
+
+    #[tokio::test]
+    async fn an_event_stays_unpublished_until_every_consumer_took_it() {
+        let (_dir, store, events, recorder, mut relay) = relay_failing_on("b").await;
         events.emit(&[event("a"), event("b"), event("c")]).await.unwrap();
 
         // `a` goes through; `b` fails, so neither it nor `c` is published or handed on.
@@ -246,11 +249,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_poison_event_is_given_up_on_after_the_attempt_limit() {
-        let (_dir, store) = store().await;
-        let events = Events::new(store.outbox.clone(), Arc::new(InProcessBus::default()));
-        let recorder = Arc::new(Recorder::default());
-        recorder.failing.lock().unwrap().push("poison".into());
-        let mut relay = events.relay(vec![recorder.clone()]);
+        let (_dir, _store, events, recorder, mut relay) = relay_failing_on("poison").await;
         let mut bus = events.subscribe(EventFilter::all());
         events.emit(&[event("poison"), event("after")]).await.unwrap();
 
