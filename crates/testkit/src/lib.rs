@@ -193,6 +193,11 @@ fn auterity_telemetry_init() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = auterity_telemetry::metrics_handle();
+        // The server's warnings go to the test's captured output, which the runner shows when the
+        // test fails (`RUST_LOG` widens it).
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
     });
 }
 

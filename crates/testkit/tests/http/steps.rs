@@ -40,7 +40,7 @@ fn has_step_in(run: &Value, key: &str, status: &str) -> bool {
     run["steps"].as_array().is_some_and(|steps| steps.iter().any(|s| s["key"] == key && s["status"] == status))
 }
 
-async fn waiting_at(server: &TestServer, token: &str, run: &str, key: &str) -> Value {
+pub(super) async fn waiting_at(server: &TestServer, token: &str, run: &str, key: &str) -> Value {
     until(server, token, run, &format!("{key} waiting"), |r| has_step_in(r, key, "waiting") && r["status"] == "waiting")
         .await
 }
@@ -205,7 +205,11 @@ pub async fn wait_event_matched_from_api_and_bus_and_timed_out(backend: Backend)
     let gate = start(&server, &token, &gate_id, json!({})).await;
     let watch = start(&server, &token, &watcher, json!({"other": gate})).await;
     waiting_at(&server, &token, &watch, "wait").await;
-    decide(&server, &token, &gate, "ask", "approve", None).await;
+    // The gate is approved only once it waits: started first, it may still be queued (CI failed
+    // once when the approval answered 409 and the watcher timed out).
+    waiting_at(&server, &token, &gate, "ask").await;
+    let (status, body) = decide(&server, &token, &gate, "ask", "approve", None).await;
+    assert_eq!(status, 200, "{body}");
     let done = finished(&server, &token, &watch).await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["output"], gate.as_str());
