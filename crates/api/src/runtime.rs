@@ -172,6 +172,7 @@ impl Platform {
                 shutdown_rx.clone(),
             )));
         }
+        let variables = Arc::new(auterity_workflows::variables::VariableService::new(store.clone()));
         let state = AppState {
             config,
             store,
@@ -180,6 +181,7 @@ impl Platform {
             providers,
             workflows,
             secrets,
+            variables,
             triggers,
             default_org: org.id,
             redis,

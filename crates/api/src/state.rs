@@ -17,6 +17,8 @@ pub struct AppState {
     pub workflows: Arc<auterity_workflows::engine::service::WorkflowService>,
     /// Workflow secrets (encrypted per organization; values never leave through the API).
     pub secrets: Arc<auterity_workflows::secrets::SecretService>,
+    /// Workflow variables (`env` in expressions; plain values).
+    pub variables: Arc<auterity_workflows::variables::VariableService>,
     pub triggers: Arc<auterity_workflows::triggers::TriggerService>,
     pub default_org: OrgId,
     pub redis: Option<redis::aio::ConnectionManager>,

@@ -88,6 +88,15 @@ pub enum WorkflowCommand {
         #[arg(long)]
         category: Option<String>,
     },
+    /// The organization's workflow variables (`env.NAME` in expressions):
+    /// `auterity workflow variable set crm_url https://crm.example/api`.
+    Variable {
+        #[command(subcommand)]
+        command: VariableCommand,
+        /// Organization slug (default: the default organization).
+        #[arg(long, global = true)]
+        org: Option<String>,
+    },
     /// Create a workflow from a template: `auterity workflow from-template dms-inventory-sync --name nightly-sync`.
     FromTemplate {
         /// Template id (see `auterity workflow templates`).
@@ -99,6 +108,16 @@ pub enum WorkflowCommand {
         #[arg(long)]
         org: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+pub enum VariableCommand {
+    /// Print every variable as one JSON object of name → value.
+    List,
+    /// Create or replace a variable; VALUE is read as JSON when it parses, else as a string.
+    Set { name: String, value: String },
+    /// Delete a variable.
+    Unset { name: String },
 }
 
 #[derive(Subcommand)]

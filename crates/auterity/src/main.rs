@@ -4,6 +4,7 @@ mod cli;
 mod malloc;
 mod templates;
 mod users;
+mod variables;
 mod workflows;
 
 use anyhow::Context;

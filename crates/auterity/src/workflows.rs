@@ -23,6 +23,7 @@ pub async fn run(config: Config, command: &WorkflowCommand) -> anyhow::Result<()
             crate::templates::list(category.as_deref());
             Ok(())
         }
+        WorkflowCommand::Variable { command, org } => crate::variables::run(config, command, org.as_deref()).await,
         WorkflowCommand::FromTemplate { id, name, org } => {
             crate::templates::instantiate(config, id, name.as_deref(), org.as_deref()).await
         }
@@ -49,6 +50,11 @@ async fn run_workflow(
         bail!("run {} ended {}", run["id"], run["status"]);
     }
     Ok(())
+}
+
+/// A command-line value: JSON when it parses (`80`, `true`, `["a"]`), else the text itself.
+pub(crate) fn json_or_string(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
 }
 
 pub(crate) fn describe(error: WorkflowError) -> anyhow::Error {
@@ -118,8 +124,7 @@ async fn execute(
     let mut input_map = Map::new();
     for pair in inputs {
         let (name, value) = pair.split_once('=').ok_or_else(|| anyhow!("--input expects name=value, got {pair:?}"))?;
-        let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
-        input_map.insert(name.to_owned(), value);
+        input_map.insert(name.to_owned(), json_or_string(value));
     }
     let request = StartRun { inputs: Value::Object(input_map), trigger: "manual".into(), priority };
     let run = state.workflows.start(org_id, operator, workflow_id, request).await.map_err(describe)?;

@@ -48,7 +48,7 @@ macro_rules! store_conformance_suite {
 
 /// What the generated tests import: the records, the store's types, and the builders below.
 pub mod prelude {
-    pub use auterity_types::outbound_records::{OrgEgressSetting, SecretRecord};
+    pub use auterity_types::outbound_records::{OrgEgressSetting, SecretRecord, VariableRecord};
     pub use auterity_types::records::{
         AccessGrant, ApiKey, AuditEntry, Effects, Organization, OutboxRecord, PageRequest, RefreshToken, Team, User,
     };
@@ -59,7 +59,7 @@ pub mod prelude {
     };
     pub use auterity_types::{ApiKeyId, Level, OrgId, System, SystemEvent, TeamId, UserId};
     pub use chrono::{DateTime, Duration, Utc};
-    pub use serde_json::json;
+    pub use serde_json::{Value, json};
     pub use uuid::Uuid;
 
     pub use super::builders::*;

@@ -21,6 +21,7 @@ const SQLITE: &[Embedded] = &[
     (5, "triggers", include_str!("../migrations/sqlite/0005_triggers.sql")),
     (6, "outbound", include_str!("../migrations/sqlite/0006_outbound.sql")),
     (7, "hot_path_keys", include_str!("../migrations/sqlite/0007_hot_path_keys.sql")),
+    (8, "variables", include_str!("../migrations/sqlite/0008_variables.sql")),
 ];
 
 const POSTGRES: &[Embedded] = &[
@@ -30,6 +31,7 @@ const POSTGRES: &[Embedded] = &[
     (5, "triggers", include_str!("../migrations/postgres/0005_triggers.sql")),
     (6, "outbound", include_str!("../migrations/postgres/0006_outbound.sql")),
     (7, "hot_path_keys", include_str!("../migrations/postgres/0007_hot_path_keys.sql")),
+    (8, "variables", include_str!("../migrations/postgres/0008_variables.sql")),
 ];
 
 /// A [`MigrationSource`] over migrations embedded at compile time.

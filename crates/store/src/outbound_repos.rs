@@ -1,8 +1,9 @@
-//! The storage contract of outbound safety: an organization's encrypted workflow secrets and its
-//! egress choice. The store only ever sees ciphertext; encryption is the domain's job.
+//! The storage contract of what an organization's workflows are configured with: encrypted
+//! secrets, plain variables (`env`) and the egress choice of outbound calls. The store only ever
+//! sees ciphertext of secrets; encryption is the domain's job.
 
 use async_trait::async_trait;
-use auterity_types::outbound_records::{OrgEgressSetting, SecretRecord};
+use auterity_types::outbound_records::{OrgEgressSetting, SecretRecord, VariableRecord};
 use auterity_types::records::{Effects, PageRequest};
 use chrono::{DateTime, Utc};
 
@@ -40,4 +41,23 @@ pub trait OutboundRepo: Send + Sync {
         at: DateTime<Utc>,
         effects: &Effects,
     ) -> Result<(), StoreError>;
+
+    /// Creates or replaces the variable of that name (keeping its id, creator and creation time
+    /// when it existed); answers the stored record. `NotFound` when `variable.org_id` is not the
+    /// scope's organization.
+    async fn put_variable(
+        &self,
+        scope: OrgScope,
+        variable: &VariableRecord,
+        effects: &Effects,
+    ) -> Result<VariableRecord, StoreError>;
+    async fn get_variable(&self, scope: OrgScope, name: &str) -> Result<Option<VariableRecord>, StoreError>;
+    /// Variables in id order (keyset pagination).
+    async fn list_variables(&self, scope: OrgScope, page: PageRequest) -> Result<Vec<VariableRecord>, StoreError>;
+    /// Every variable of the organization: what `env` holds when a step runs.
+    async fn all_variables(&self, scope: OrgScope) -> Result<Vec<VariableRecord>, StoreError>;
+    /// How many variables the organization has.
+    async fn count_variables(&self, scope: OrgScope) -> Result<u64, StoreError>;
+    /// False when there was no such variable in scope.
+    async fn delete_variable(&self, scope: OrgScope, name: &str, effects: &Effects) -> Result<bool, StoreError>;
 }

@@ -58,6 +58,7 @@ on_both_backends!(
     egress::egress_policy_limits_and_timeouts,
     egress::configured_default_denies_private_ranges,
     secrets::secrets_are_write_only_encrypted_and_redacted,
+    variables::variables_are_set_listed_and_read_as_env,
     triggers::webhooks_are_signed_replay_guarded_and_rotatable,
     triggers::trigger_declarations_are_validated,
     triggers::cron_fires_on_schedule_and_missed_ticks_fire_once,

@@ -1,5 +1,5 @@
-//! Records of what an organization's outbound calls may use: its encrypted workflow secrets and
-//! its egress choice.
+//! Records of what an organization's workflows are configured with: encrypted secrets, plain
+//! variables and the egress choice of their outbound calls.
 
 use chrono::{DateTime, Utc};
 
@@ -35,4 +35,17 @@ impl std::fmt::Debug for SecretRecord {
 pub struct OrgEgressSetting {
     pub deny_private: Option<bool>,
     pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// A workflow variable: a plain (non-secret) JSON value an organization's workflows read as
+/// `env.<name>`, e.g. the URL of its CRM.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VariableRecord {
+    pub id: uuid::Uuid,
+    pub org_id: OrgId,
+    pub name: String,
+    pub value: serde_json::Value,
+    pub created_by: Option<UserId>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }

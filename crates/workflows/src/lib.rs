@@ -12,6 +12,7 @@ pub mod schema;
 pub mod secrets;
 pub mod templates;
 pub mod validate;
+pub mod variables;
 
 pub use definition::{FORMAT_V1, Step, StepKind, WorkflowDefinition};
 pub use duration::WorkflowDuration;

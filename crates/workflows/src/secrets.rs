@@ -48,8 +48,9 @@ impl SecretError {
     }
 }
 
-/// Names as expressions can spell them: `secrets.api_token` or `secrets['api-token']`.
-pub fn check_secret_name(name: &str) -> Result<(), FieldError> {
+/// Names of secrets and variables, as expressions can spell them: `secrets.api_token`,
+/// `env['crm-url']`.
+pub fn check_name(name: &str) -> Result<(), FieldError> {
     let mut chars = name.chars();
     let valid_start = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
     if !valid_start
@@ -105,7 +106,7 @@ impl SecretService {
         value: &str,
     ) -> Result<SecretRecord, SecretError> {
         let errors: Vec<FieldError> =
-            [check_secret_name(name), check_secret_value(value)].into_iter().filter_map(Result::err).collect();
+            [check_name(name), check_secret_value(value)].into_iter().filter_map(Result::err).collect();
         if !errors.is_empty() {
             return Err(SecretError::Validation(errors));
         }
@@ -222,10 +223,10 @@ mod tests {
     #[test]
     fn names_are_what_expressions_can_spell() {
         for good in ["api_token", "API-KEY-2", "_x", "a"] {
-            assert!(check_secret_name(good).is_ok(), "{good}");
+            assert!(check_name(good).is_ok(), "{good}");
         }
         for bad in ["", "1abc", "a b", "a.b", "é", &"x".repeat(129)] {
-            assert!(check_secret_name(bad).is_err(), "{bad}");
+            assert!(check_name(bad).is_err(), "{bad}");
         }
     }
 

@@ -10,6 +10,7 @@ pub mod runs;
 pub mod secrets;
 pub mod templates;
 pub mod triggers;
+pub mod variables;
 pub mod workflow_signals;
 pub mod workflows;
 
@@ -103,6 +104,10 @@ pub fn route_table() -> RouteTable<AppState> {
     guarded!(t, secrets::get_secret_handler);
     guarded!(t, secrets::update_secret_handler);
     guarded!(t, secrets::delete_secret_handler);
+    guarded!(t, variables::list_variables_handler);
+    guarded!(t, variables::get_variable_handler);
+    guarded!(t, variables::put_variable_handler);
+    guarded!(t, variables::delete_variable_handler);
     guarded!(t, secrets::get_egress_handler);
     guarded!(t, secrets::update_egress_handler);
     guarded!(t, triggers::list_triggers_handler);

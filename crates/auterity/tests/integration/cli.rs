@@ -156,3 +156,39 @@ fn workflow_templates_list_and_instantiate() {
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no template"));
 }
+
+#[test]
+fn workflow_variables_set_list_unset_and_read_by_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let instance = Instance::new(dir.path(), Db::Sqlite);
+    let set = stdout(&instance.run(&["workflow", "variable", "set", "crm_url", "https://crm.example/api"]));
+    assert!(set.contains("created variable crm_url"), "{set}");
+    let set = stdout(&instance.run(&["workflow", "variable", "set", "quiet", r#"{"start": 21}"#]));
+    assert!(set.contains("created variable quiet"), "{set}");
+    let replaced = stdout(&instance.run(&["workflow", "variable", "set", "quiet", r#"{"start": 22}"#]));
+    assert!(replaced.contains("replaced variable quiet"), "{replaced}");
+    let bad = instance.run(&["workflow", "variable", "set", "no good", "1"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("/name"), "{}", String::from_utf8_lossy(&bad.stderr));
+
+    let listed: Value = serde_json::from_str(&stdout(&instance.run(&["workflow", "variable", "list"]))).unwrap();
+    assert_eq!(listed, serde_json::json!({"crm_url": "https://crm.example/api", "quiet": {"start": 22}}));
+
+    let file = dir.path().join("env.json");
+    std::fs::write(
+        &file,
+        r#"{"name": "env-reader", "steps": [{"id": "t", "kind": "transform", "output": "${env.crm_url} ${string(env.quiet.start)}"}],
+            "output": "${steps.t.output}"}"#,
+    )
+    .unwrap();
+    let run: Value =
+        serde_json::from_str(&stdout(&instance.run(&["workflow", "run", file.to_str().unwrap()]))).unwrap();
+    assert_eq!(run["output"], "https://crm.example/api 22", "{run}");
+
+    assert!(stdout(&instance.run(&["workflow", "variable", "unset", "quiet"])).contains("deleted variable quiet"));
+    let again = instance.run(&["workflow", "variable", "unset", "quiet"]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("no such variable"));
+    let listed: Value = serde_json::from_str(&stdout(&instance.run(&["workflow", "variable", "list"]))).unwrap();
+    assert_eq!(listed, serde_json::json!({"crm_url": "https://crm.example/api"}));
+}

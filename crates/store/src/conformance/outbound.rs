@@ -1,5 +1,6 @@
 //! Conformance tests of `OutboundRepo`: workflow secrets (ciphertext only, scoped per
-//! organization, unique names) and the organization's egress setting.
+//! organization, unique names), workflow variables (JSON values, upserted, scoped) and the
+//! organization's egress setting.
 
 /// Part of [`store_conformance_suite!`](crate::store_conformance_suite); not for direct use.
 #[doc(hidden)]
@@ -68,6 +69,58 @@ macro_rules! __store_conformance_outbound {
                 assert!(!repo.delete_secret(a, "other", &Effects::none()).await.unwrap());
                 assert_eq!(repo.list_secrets(a, PageRequest { limit: 10, after: None }).await.unwrap().len(), 1);
                 assert_eq!(repo.list_secrets(b, PageRequest { limit: 10, after: None }).await.unwrap().len(), 1);
+            }
+
+            fn variable(org: OrgId, name: &str, value: Value) -> VariableRecord {
+                VariableRecord {
+                    id: Uuid::now_v7(),
+                    org_id: org,
+                    name: name.to_owned(),
+                    value,
+                    created_by: None,
+                    created_at: now(),
+                    updated_at: now(),
+                }
+            }
+
+            #[::tokio::test]
+            async fn variables_are_scoped_upserted_listed_and_deleted() {
+                let (store, a, b) = two_orgs().await;
+                let repo = &store.outbound;
+                let url = variable(a.org_id(), "crm_url", json!("https://crm.example/api"));
+                assert_eq!(repo.put_variable(a, &url, &Effects::none()).await.unwrap(), url);
+                let hours = variable(a.org_id(), "quiet_hours", json!({"start": 21, "end": [8, 0.5]}));
+                repo.put_variable(a, &hours, &Effects::none()).await.unwrap();
+                assert_eq!(repo.get_variable(a, "quiet_hours").await.unwrap(), Some(hours.clone()));
+                assert_eq!(repo.get_variable(b, "crm_url").await.unwrap(), None);
+                let err = repo
+                    .put_variable(b, &variable(a.org_id(), "foreign", json!(1)), &Effects::none())
+                    .await
+                    .unwrap_err();
+                assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+
+                // Putting an existing name replaces the value and keeps the identity.
+                let mut replaced = variable(a.org_id(), "crm_url", json!(null));
+                replaced.updated_at = now() + Duration::seconds(5);
+                let stored = repo.put_variable(a, &replaced, &Effects::none()).await.unwrap();
+                assert_eq!((stored.id, stored.created_at), (url.id, url.created_at));
+                assert_eq!((stored.value.clone(), stored.updated_at), (json!(null), replaced.updated_at));
+                repo.put_variable(b, &variable(b.org_id(), "crm_url", json!("b")), &Effects::none())
+                    .await
+                    .unwrap();
+
+                let all = repo.all_variables(a).await.unwrap();
+                assert_eq!(all.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(), ["crm_url", "quiet_hours"]);
+                assert_eq!(repo.count_variables(a).await.unwrap(), 2);
+                assert_eq!(repo.count_variables(b).await.unwrap(), 1);
+                let first = repo.list_variables(a, PageRequest { limit: 1, after: None }).await.unwrap();
+                let rest = repo.list_variables(a, PageRequest { limit: 10, after: Some(first[0].id) }).await.unwrap();
+                assert_eq!((first.len(), rest.len()), (1, 1));
+
+                assert!(!repo.delete_variable(b, "quiet_hours", &Effects::none()).await.unwrap());
+                assert!(repo.delete_variable(a, "quiet_hours", &Effects::none()).await.unwrap());
+                assert!(!repo.delete_variable(a, "quiet_hours", &Effects::none()).await.unwrap());
+                assert_eq!(repo.all_variables(b).await.unwrap()[0].value, json!("b"));
             }
 
             #[::tokio::test]

@@ -28,7 +28,7 @@ pub(crate) enum Dialect {
 /// Imports shared by every included file.
 mod prelude {
     pub(super) use async_trait::async_trait;
-    pub(super) use auterity_types::outbound_records::{OrgEgressSetting, SecretRecord};
+    pub(super) use auterity_types::outbound_records::{OrgEgressSetting, SecretRecord, VariableRecord};
     pub(super) use auterity_types::records::{
         AccessGrant, AiProvider, ApiKey, AuditEntry, Effects, Organization, OutboxRecord, PageRequest, RefreshToken,
         Team, User,

@@ -1,10 +1,28 @@
-// `OutboundRepo`: encrypted workflow secrets and egress settings of an organization
-// (`workflow_secrets`, `org_egress_settings`). Included by `sql/mod.rs` into `sqlite` and `postgres`.
+// `OutboundRepo`: encrypted workflow secrets, workflow variables and egress settings of an
+// organization (`workflow_secrets`, `workflow_variables`, `org_egress_settings`). Included by `sql/mod.rs` into `sqlite` and `postgres`.
 
 macro_rules! secret_columns {
     () => {
         "id, org_id, name, value_encrypted, created_by, created_at, updated_at"
     };
+}
+
+macro_rules! variable_columns {
+    () => {
+        "id, org_id, name, value, created_by, created_at, updated_at"
+    };
+}
+
+fn variable_from_row(row: &DbRow) -> Result<VariableRecord, StoreError> {
+    Ok(VariableRecord {
+        id: row.try_get("id")?,
+        org_id: OrgId(row.try_get("org_id")?),
+        name: row.try_get("name")?,
+        value: row.try_get::<Json<serde_json::Value>, _>("value")?.0,
+        created_by: row.try_get::<Option<Uuid>, _>("created_by")?.map(UserId),
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
 }
 
 fn secret_from_row(row: &DbRow) -> Result<SecretRecord, StoreError> {
@@ -157,5 +175,92 @@ impl OutboundRepo for SqlRepos {
         write_effects(&mut tx, effects).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn put_variable(
+        &self,
+        scope: OrgScope,
+        variable: &VariableRecord,
+        effects: &Effects,
+    ) -> Result<VariableRecord, StoreError> {
+        if variable.org_id != scope.org_id() {
+            return Err(StoreError::NotFound("organization not in scope".to_owned()));
+        }
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(concat!(
+            "INSERT INTO workflow_variables (id, org_id, name, value, created_by, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (org_id, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at \
+             RETURNING ",
+            variable_columns!()
+        ))
+        .bind(variable.id)
+        .bind(variable.org_id.0)
+        .bind(&variable.name)
+        .bind(Json(&variable.value))
+        .bind(variable.created_by.map(|u| u.0))
+        .bind(at(variable.created_at))
+        .bind(at(variable.updated_at))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_write_error)?;
+        let stored = variable_from_row(&row)?;
+        write_effects(&mut tx, effects).await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn get_variable(&self, scope: OrgScope, name: &str) -> Result<Option<VariableRecord>, StoreError> {
+        let row =
+            sqlx::query(concat!("SELECT ", variable_columns!(), " FROM workflow_variables WHERE org_id = $1 AND name = $2"))
+                .bind(scope.org_id().0)
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.as_ref().map(variable_from_row).transpose()
+    }
+
+    async fn list_variables(&self, scope: OrgScope, page: PageRequest) -> Result<Vec<VariableRecord>, StoreError> {
+        let mut query =
+            QueryBuilder::<Db>::new(concat!("SELECT ", variable_columns!(), " FROM workflow_variables WHERE org_id = "));
+        query.push_bind(scope.org_id().0);
+        if let Some(after) = page.after {
+            query.push(" AND id > ").push_bind(after);
+        }
+        query.push(" ORDER BY id LIMIT ").push_bind(page_limit(page));
+        let rows = query.build().fetch_all(&self.pool).await?;
+        rows.iter().map(variable_from_row).collect()
+    }
+
+    async fn all_variables(&self, scope: OrgScope) -> Result<Vec<VariableRecord>, StoreError> {
+        let rows =
+            sqlx::query(concat!("SELECT ", variable_columns!(), " FROM workflow_variables WHERE org_id = $1 ORDER BY name"))
+                .bind(scope.org_id().0)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(variable_from_row).collect()
+    }
+
+    async fn count_variables(&self, scope: OrgScope) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM workflow_variables WHERE org_id = $1")
+            .bind(scope.org_id().0)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn delete_variable(&self, scope: OrgScope, name: &str, effects: &Effects) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let result = sqlx::query("DELETE FROM workflow_variables WHERE org_id = $1 AND name = $2")
+            .bind(scope.org_id().0)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        if result.rows_affected() != 1 {
+            return Ok(false);
+        }
+        write_effects(&mut tx, effects).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 }

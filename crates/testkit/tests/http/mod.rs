@@ -19,6 +19,7 @@ pub mod templates;
 pub mod tenancy;
 pub mod throttle;
 pub mod triggers;
+pub mod variables;
 pub mod workflows;
 
 use serde_json::Value;

@@ -296,13 +296,13 @@ pub async fn dms_inventory_sync_template_runs(backend: Backend) {
     let server = TestServer::start(backend).await;
     let token = server.admin_token().await;
     let workflow = instantiate(&server, &token, "dms-inventory-sync", None).await;
-    let run = start(
-        &server,
-        &token,
-        &workflow,
-        json!({"dealer_id": "austin-toyota", "dms_url": format!("{dms_url}/api/v1"), "listing_url": listing_url}),
-    )
-    .await;
+    // The endpoints come from the organization's variables (`env`), not the run's inputs.
+    for (name, value) in [("dms_url", format!("{dms_url}/api/v1")), ("listing_url", listing_url)] {
+        let path = format!("/api/workflows/variables/{name}");
+        let (status, body) = server.call("PUT", &path, Some(&token), Some(json!({"value": value}))).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let run = start(&server, &token, &workflow, json!({"dealer_id": "austin-toyota"})).await;
     let run = finished(&server, &token, &run).await;
     assert_eq!(run["status"], "completed", "{run}");
     assert_eq!(run["output"], json!({"fetched": 8, "synced": 6, "created": 3, "updated": 3, "skipped_without_vin": 2}));

@@ -1,11 +1,36 @@
 //! Builds the expression context of a step instance from the run and its step instances:
-//! outer scopes first, so a step inside a block sees its own block's `steps.X` first.
+//! outer scopes first, so a step inside a block sees its own block's `steps.X` first. What a
+//! definition's expressions read from outside the run (`secrets`, `env`) is found here too.
 
 use auterity_types::workflow_records::{RunRecord, StepRecord, step_status};
 use serde_json::{Value, json};
 
 use super::keys::{Scope, parse_key};
-use crate::expr::EvalContext;
+use crate::definition::{ExprForm, WorkflowDefinition};
+use crate::expr::{EvalContext, Expression, References, Template, ValueTemplate};
+
+/// Everything the definition's expressions read (steps at any depth and the output): which
+/// secrets, and whether `env`.
+pub fn definition_references(definition: &WorkflowDefinition) -> References {
+    let mut all = References::default();
+    for step in definition.all_steps() {
+        for site in step.expression_sites() {
+            let references = match site.form {
+                ExprForm::Expression => Expression::compile(site.source).map(|e| e.references().clone()),
+                ExprForm::Template => Template::parse(site.source).map(|t| t.references()),
+            };
+            if let Ok(references) = references {
+                all.merge(&references);
+            }
+        }
+    }
+    if let Some(output) = &definition.output
+        && let Ok(template) = ValueTemplate::compile(output)
+    {
+        all.merge(&template.references());
+    }
+    all
+}
 
 pub fn build(run: &RunRecord, steps: &[StepRecord], key: &str) -> EvalContext {
     let mut context = EvalContext::new(run.inputs.clone());

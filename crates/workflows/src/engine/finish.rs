@@ -62,6 +62,13 @@ impl Engine {
             }
         };
         context.secrets = secrets.clone();
+        context.env = match self.run_env(definition, run).await {
+            Ok(env) => env,
+            Err(error) => {
+                tracing::warn!(%error, run_id = %run.id, "loading the organization's variables failed");
+                return;
+            }
+        };
         let (status, output, error) = match &definition.output {
             Some(template) => match ValueTemplate::compile(template).and_then(|t| t.render(&context)) {
                 Ok(output) => (run_status::COMPLETED, Some(output), None),

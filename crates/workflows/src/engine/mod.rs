@@ -28,7 +28,7 @@ mod starts;
 mod subworkflow;
 mod waits;
 
-use auterity_store::{OrgScope, Store};
+use auterity_store::{OrgScope, Store, StoreError};
 use auterity_types::workflow_records::{RunRecord, StepRecord, step_status};
 use chrono::Utc;
 use std::collections::HashMap;
@@ -93,8 +93,8 @@ type StartPlanCache = Mutex<HashMap<(uuid::Uuid, i32), Arc<StartPlan>>>;
 /// Entries a version cache holds before it starts over (a bound, not an eviction policy: the
 /// versions in use are read again on the next miss).
 const VERSION_CACHE_MAX: usize = 4096;
-/// Secret names read by each definition version.
-type SecretNameCache = Mutex<HashMap<(uuid::Uuid, i32), Arc<std::collections::BTreeSet<String>>>>;
+/// What each definition version's expressions read from outside the run (`secrets`, `env`).
+type ReferenceCache = Mutex<HashMap<(uuid::Uuid, i32), Arc<crate::expr::References>>>;
 
 pub struct Engine {
     store: Store,
@@ -104,9 +104,9 @@ pub struct Engine {
     wake: Arc<Notify>,
     definitions: DefinitionCache,
     start_plans: StartPlanCache,
-    /// Secret names each definition version reads (compiling every expression per step would cost
-    /// more than the step itself).
-    secret_names: SecretNameCache,
+    /// The secrets and `env` each definition version reads (compiling every expression per step
+    /// would cost more than the step itself).
+    references: ReferenceCache,
     in_flight: Mutex<HashMap<(uuid::Uuid, String), i32>>,
     /// One per step executing in this process (`concurrency`); a step's successors claimed with
     /// its result take more when free.
@@ -131,7 +131,7 @@ impl Engine {
             wake: Arc::new(Notify::new()),
             definitions: Mutex::new(HashMap::new()),
             start_plans: Mutex::new(HashMap::new()),
-            secret_names: Mutex::new(HashMap::new()),
+            references: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
             stopping: std::sync::atomic::AtomicBool::new(false),
             scheduled_due: Mutex::new(None),
@@ -190,23 +190,37 @@ impl Engine {
         }
     }
 
+    /// What the run's definition reads from outside the run, compiled once per version.
+    fn references(&self, definition: &WorkflowDefinition, run: &RunRecord) -> Arc<crate::expr::References> {
+        let key = (run.workflow_id, run.version);
+        if let Some(found) = self.references.lock().ok().and_then(|cache| cache.get(&key).cloned()) {
+            return found;
+        }
+        let references = Arc::new(context::definition_references(definition));
+        cache_version(&self.references, key, references.clone());
+        references
+    }
+
     /// The values of the secrets the run's definition reads, for one evaluation.
     pub(super) async fn run_secrets(
         &self,
         definition: &WorkflowDefinition,
         run: &RunRecord,
     ) -> Result<std::collections::BTreeMap<String, secrecy::SecretString>, crate::secrets::SecretError> {
-        let key = (run.workflow_id, run.version);
-        let cached = self.secret_names.lock().ok().and_then(|cache| cache.get(&key).cloned());
-        let names = match cached {
-            Some(names) => names,
-            None => {
-                let names = Arc::new(redact::referenced_secrets(definition));
-                cache_version(&self.secret_names, key, names.clone());
-                names
-            }
-        };
-        redact::load(self.config.secrets.as_deref(), run.org_id, &names).await
+        let references = self.references(definition, run);
+        redact::load(self.config.secrets.as_deref(), run.org_id, &references.secrets).await
+    }
+
+    /// The organization's variables when the run's definition reads `env` (else none, unread).
+    pub(super) async fn run_env(
+        &self,
+        definition: &WorkflowDefinition,
+        run: &RunRecord,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, StoreError> {
+        if !self.references(definition, run).variables.contains("env") {
+            return Ok(serde_json::Map::new());
+        }
+        crate::variables::env(&self.store, run.org_id).await
     }
 
     /// The start plan of `version` of a workflow whose definition is `definition` (as stored).
@@ -362,6 +376,8 @@ impl Engine {
         run: &RunRecord,
         steps: &[StepRecord],
         join: &StepRecord,
+        secrets: &std::collections::BTreeMap<String, secrecy::SecretString>,
+        env: &serde_json::Map<String, serde_json::Value>,
     ) -> Outcome {
         let container_key = join.step_key.trim_end_matches(JOIN_SUFFIX);
         let Some(container) = definition.step(step_id_of_key(container_key)) else {
@@ -370,7 +386,9 @@ impl Engine {
         let scope_output = |scope: &Scope, block: &crate::definition::Block| -> serde_json::Value {
             let prefix = scope.prefix();
             if let Some(template) = &block.output {
-                let context = context::build(run, steps, &format!("{prefix}_"));
+                let mut context = context::build(run, steps, &format!("{prefix}_"));
+                context.secrets = secrets.clone();
+                context.env = env.clone();
                 return ValueTemplate::compile(template)
                     .and_then(|t| t.render(&context))
                     .unwrap_or(serde_json::Value::Null);

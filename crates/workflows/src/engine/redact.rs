@@ -9,34 +9,9 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::definition::ExprForm;
-use crate::definition::WorkflowDefinition;
-use crate::expr::{Expression, Template, ValueTemplate};
 use crate::secrets::{SecretError, SecretService};
 
 pub const REDACTED: &str = "[redacted]";
-
-/// Every secret name the definition's expressions read (steps at any depth and the output).
-pub fn referenced_secrets(definition: &WorkflowDefinition) -> BTreeSet<String> {
-    let mut names = BTreeSet::new();
-    for step in definition.all_steps() {
-        for site in step.expression_sites() {
-            let references = match site.form {
-                ExprForm::Expression => Expression::compile(site.source).map(|e| e.references().clone()),
-                ExprForm::Template => Template::parse(site.source).map(|t| t.references()),
-            };
-            if let Ok(references) = references {
-                names.extend(references.secrets);
-            }
-        }
-    }
-    if let Some(output) = &definition.output
-        && let Ok(template) = ValueTemplate::compile(output)
-    {
-        names.extend(template.references().secrets);
-    }
-    names
-}
 
 /// The values of the secrets `names` for one evaluation in `org`.
 pub async fn load(

@@ -208,6 +208,7 @@ impl Engine {
         }
         let definition = self.definition(run).await.map_err(StoreError::Unavailable)?;
         let steps = self.store.workflows.list_steps(scope, run.id).await?;
+        let env = self.run_env(&definition, run).await?;
         let candidate = event_json(event);
         let mut delivered = Vec::new();
         for step in waiting.iter().filter(|s| waits_for_event(s, &event.event_type)) {
@@ -218,6 +219,7 @@ impl Engine {
             if let Some(filter) = &wait.filter {
                 let mut context = context::build(run, &steps, &step.step_key);
                 context.event = Some(candidate.clone());
+                context.env = env.clone();
                 match Expression::compile(filter).and_then(|e| e.evaluate_bool(&context)) {
                     Ok(true) => {}
                     Ok(false) => continue,
