@@ -300,6 +300,14 @@ pub async fn subworkflow_success_failure_and_cancellation(backend: Backend) {
     assert_eq!(children[0]["parent_step_key"], "call");
     assert_eq!(children[0]["trigger"], "subworkflow");
     assert_eq!(children[0]["inputs"], json!({"n": 21}));
+    // The child shares the parent's correlation id; its start event names the parent.
+    let correlation: uuid::Uuid = run.parse().unwrap();
+    let events = server.state.store.outbox.events_by_correlation(correlation, 100).await.unwrap();
+    let child_started = events
+        .iter()
+        .find(|e| e.event.event_type == "workflow.run.started" && e.event.payload["run_id"] == children[0]["id"])
+        .expect("the child's workflow.run.started");
+    assert_eq!(child_started.event.payload["parent_run_id"], run.as_str());
 
     let failing = create(&server, &token, parent("calls-broken", "broken-child")).await;
     let run = start(&server, &token, &failing, json!({"n": 1})).await;

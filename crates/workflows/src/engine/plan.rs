@@ -1,4 +1,5 @@
-//! Turns an outcome into the transition that records it: successors, joins, retries, failure.
+//! Turns an outcome into the transition that records it: successors, joins, retries, failure;
+//! and lays out the rows of a new run.
 
 use auterity_types::SystemEvent;
 use auterity_types::workflow_records::{
@@ -10,6 +11,72 @@ use serde_json::{Value, json};
 use super::keys::{Scope, join_key, parse_key, step_id_of_key, step_in_scope, target_ids};
 use super::outcome::Outcome;
 use crate::definition::{StepKind, WorkflowDefinition};
+
+/// What starts a run (API, trigger, re-run, or a `subworkflow` step), for [`new_run`].
+pub struct RunStart {
+    pub id: uuid::Uuid,
+    pub org_id: auterity_types::OrgId,
+    pub workflow_id: uuid::Uuid,
+    pub version: i32,
+    /// Validated against the version's input schemas.
+    pub inputs: Value,
+    pub priority: i32,
+    pub concurrency_key: Option<String>,
+    /// Flow-controlled: waits as `pending` until admitted.
+    pub queued: bool,
+    /// The parent run and step key of a child run.
+    pub parent: Option<(uuid::Uuid, String)>,
+    pub correlation_id: uuid::Uuid,
+    pub trigger: String,
+    pub created_by: auterity_types::UserId,
+    pub rerun_of: Option<uuid::Uuid>,
+}
+
+/// The rows of a new run: the run, its entry steps (ready), and `workflow.run.started`
+/// (`workflow.run.queued` when it waits for admission).
+pub fn new_run(
+    start: RunStart,
+    definition: &WorkflowDefinition,
+    now: DateTime<Utc>,
+) -> (RunRecord, Vec<StepRecord>, SystemEvent) {
+    let (parent_run_id, parent_step_key) = start.parent.unzip();
+    let run = RunRecord {
+        id: start.id,
+        org_id: start.org_id,
+        workflow_id: start.workflow_id,
+        version: start.version,
+        status: if start.queued { run_status::PENDING } else { run_status::RUNNING }.to_owned(),
+        inputs: start.inputs,
+        output: None,
+        error: None,
+        priority: start.priority,
+        concurrency_key: start.concurrency_key,
+        parent_run_id,
+        parent_step_key,
+        rerun_of: start.rerun_of,
+        correlation_id: start.correlation_id,
+        trigger: start.trigger,
+        created_by: start.created_by,
+        created_at: now,
+        started_at: (!start.queued).then_some(now),
+        completed_at: None,
+        updated_at: now,
+    };
+    let steps = definition
+        .entry_ids()
+        .into_iter()
+        .map(|id| new_step(&run, id.to_owned(), id.to_owned(), step_status::READY, 0, now))
+        .collect();
+    let event_type = if start.queued { "workflow.run.queued" } else { "workflow.run.started" };
+    let event = event(&run, event_type, run_started_payload(&run));
+    (run, steps, event)
+}
+
+/// The payload of `workflow.run.started` and `workflow.run.queued`.
+pub fn run_started_payload(run: &RunRecord) -> Value {
+    json!({"run_id": run.id, "workflow_id": run.workflow_id, "version": run.version, "priority": run.priority,
+        "concurrency_key": run.concurrency_key, "rerun_of": run.rerun_of, "parent_run_id": run.parent_run_id})
+}
 
 pub fn new_step(
     run: &RunRecord,

@@ -49,14 +49,9 @@ impl WorkflowError {
 }
 
 /// The payload of `workflow.run.started` (and `workflow.run.queued`).
-pub(crate) fn run_started_payload(run: &RunRecord) -> Value {
-    json!({"run_id": run.id, "workflow_id": run.workflow_id, "version": run.version, "priority": run.priority,
-        "concurrency_key": run.concurrency_key, "rerun_of": run.rerun_of})
-}
-
 /// `workflow.run.started` of a run admitted from `pending`.
 pub(crate) fn run_started_event(run: &RunRecord) -> auterity_types::SystemEvent {
-    plan::event(run, "workflow.run.started", run_started_payload(run))
+    plan::event(run, "workflow.run.started", plan::run_started_payload(run))
 }
 
 /// A validated definition the engine can execute.
@@ -283,38 +278,23 @@ impl WorkflowService {
             Some(flow) => (true, crate::triggers::flow::concurrency_key(flow, &inputs)?),
             None => (false, None),
         };
-        let now = Utc::now();
         let run_id = Uuid::now_v7();
-        let run = RunRecord {
+        let start = plan::RunStart {
             id: run_id,
             org_id: org,
             workflow_id,
             version,
-            status: if queued { run_status::PENDING } else { run_status::RUNNING }.to_owned(),
             inputs,
-            output: None,
-            error: None,
             priority: request.priority,
             concurrency_key,
-            parent_run_id: None,
-            parent_step_key: None,
+            queued,
+            parent: None,
             correlation_id: run_id,
             trigger: request.trigger,
             created_by: user,
-            created_at: now,
-            started_at: (!queued).then_some(now),
-            completed_at: None,
-            updated_at: now,
             rerun_of,
         };
-        let steps: Vec<StepRecord> = definition
-            .entry_ids()
-            .into_iter()
-            .map(|id| plan::new_step(&run, id.to_owned(), id.to_owned(), step_status::READY, 0, now))
-            .collect();
-        // A flow-controlled run waits as `pending` until admitted (`workflow.run.started` then).
-        let event_type = if queued { "workflow.run.queued" } else { "workflow.run.started" };
-        let event = plan::event(&run, event_type, run_started_payload(&run));
+        let (run, steps, event) = plan::new_run(start, definition, Utc::now());
         Ok((run, steps, Effects::none().event(event)))
     }
 

@@ -6,7 +6,7 @@
 
 use auterity_store::{OrgScope, StoreError};
 use auterity_types::records::Effects;
-use auterity_types::workflow_records::{RunRecord, step_status};
+use auterity_types::workflow_records::{RunRecord, run_status};
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 use std::time::Duration;
@@ -17,7 +17,6 @@ use super::outcome::Outcome;
 use super::{Engine, plan};
 use crate::definition::{ErrorClass, SubworkflowStep, WorkflowDefinition};
 use crate::expr::ValueTemplate;
-use auterity_types::workflow_records::run_status;
 
 /// How often a waiting subworkflow step re-checks its child if no wake-up came.
 const CHILD_POLL: Duration = Duration::from_secs(120);
@@ -101,39 +100,22 @@ impl Engine {
             let detail: Vec<String> = errors.iter().map(|e| format!("{}: {}", e.pointer, e.detail)).collect();
             Outcome::failed(ErrorClass::Expression, format!("child inputs: {}", detail.join("; ")))
         })?;
-        let now = Utc::now();
-        let child = RunRecord {
+        let start = plan::RunStart {
             id: child_id,
             org_id: run.org_id,
             workflow_id: workflow.id,
             version,
-            status: run_status::RUNNING.to_owned(),
             inputs,
-            output: None,
-            error: None,
             priority: run.priority,
             concurrency_key: None,
-            parent_run_id: Some(run.id),
-            parent_step_key: Some(call.key.to_owned()),
-            rerun_of: None,
+            queued: false,
+            parent: Some((run.id, call.key.to_owned())),
             correlation_id: run.correlation_id,
             trigger: "subworkflow".to_owned(),
             created_by: run.created_by,
-            created_at: now,
-            started_at: Some(now),
-            completed_at: None,
-            updated_at: now,
+            rerun_of: None,
         };
-        let steps: Vec<_> = definition
-            .entry_ids()
-            .into_iter()
-            .map(|id| plan::new_step(&child, id.to_owned(), id.to_owned(), step_status::READY, 0, now))
-            .collect();
-        let started = plan::event(
-            &child,
-            "workflow.run.started",
-            json!({"run_id": child.id, "workflow_id": workflow.id, "version": version, "parent_run_id": run.id}),
-        );
+        let (child, steps, started) = plan::new_run(start, &definition, Utc::now());
         match self.store.workflows.create_run(&child, &steps, &Effects::none().event(started)).await {
             Ok(()) => {
                 metrics::counter!("auterity_workflow_runs_total", "status" => "started").increment(1);
