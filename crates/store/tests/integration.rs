@@ -197,8 +197,9 @@ mod backends {
     }
 
     /// Connections the server ended while they sat in the pool (a restart, an idle-killing proxy)
-    /// are replaced at checkout instead of failing the next queries. (Pinging only connections
-    /// idle for a second, to save the round trip, measured no faster on the engine's chain.)
+    /// are replaced at checkout instead of failing the next queries: a checkout pings a
+    /// connection that sat idle for a second (the store skips the ping for connections in steady
+    /// use; this test fails when the idle ping is off).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres_connections_ended_while_idle_are_replaced() {
         use auterity_store::OrgScope;
