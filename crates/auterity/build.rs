@@ -21,9 +21,19 @@ fn main() {
     if os == "linux" && env == "gnu" {
         println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
         if arch == "x86_64" && std::env::var_os("AUTERITY_NO_LINK_ORDER").is_none() {
-            let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
-            println!("cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={dir}/link-order.txt");
-            println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+            // The linker reads a copy in OUT_DIR: cargo may reuse this script's output for another
+            // checkout that shares the target directory (its fingerprint holds relative paths),
+            // and a path into the checkout that ran it can be gone by then.
+            let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
+            let out = std::env::var("OUT_DIR").unwrap_or_default();
+            let copy = std::path::Path::new(&out).join("link-order.txt");
+            match std::fs::copy(std::path::Path::new(&manifest).join("link-order.txt"), &copy) {
+                Ok(_) => {
+                    println!("cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}", copy.display());
+                    println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+                }
+                Err(error) => println!("cargo:warning=link-order.txt not used: {error}"),
+            }
         }
     }
     println!("cargo:rerun-if-changed=build.rs");

@@ -201,10 +201,12 @@ fn auterity_telemetry_init() {
     });
 }
 
-/// Drops a test's PostgreSQL schema (`t_` and a UUID, so a plain identifier); errors are ignored.
-async fn drop_schema(url: &str, schema: &str) {
+/// Drops a test's PostgreSQL schema (`t_` or `bin_` and a UUID, so a plain identifier); errors
+/// are ignored.
+pub async fn drop_schema(url: &str, schema: &str) {
     use sqlx::{Connection, Executor};
-    if !schema.starts_with("t_") || !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+    let test_schema = schema.starts_with("t_") || schema.starts_with("bin_");
+    if !test_schema || !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return;
     }
     let Ok(mut conn) = sqlx::PgConnection::connect(url).await else { return };

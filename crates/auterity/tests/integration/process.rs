@@ -22,17 +22,36 @@ pub struct Instance {
     pub schema: String,
     pub extra: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// The schema this instance named; dropped with it unless `schema` was pointed elsewhere (an
+    /// instance sharing another's data leaves it to the owner).
+    own_schema: String,
 }
 
 impl Instance {
     pub fn new(dir: &Path, db: Db) -> Self {
+        let schema = format!("bin_{}", uuid::Uuid::now_v7().simple());
         Self {
             data_dir: dir.to_path_buf(),
             db,
-            schema: format!("bin_{}", uuid::Uuid::now_v7().simple()),
+            schema: schema.clone(),
             extra: Vec::new(),
             env: Vec::new(),
+            own_schema: schema,
         }
+    }
+
+    /// Drops the instance's PostgreSQL schema, on a thread of its own (the caller may be inside a
+    /// runtime).
+    fn drop_schema(&self) {
+        if self.db != Db::Postgres || self.schema != self.own_schema {
+            return;
+        }
+        let schema = self.schema.clone();
+        let dropped = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            runtime.block_on(auterity_testkit::drop_schema(&auterity_testkit::test_database_url(), &schema));
+        });
+        let _ = dropped.join();
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
@@ -154,6 +173,12 @@ impl Server {
         assert!(status.success());
         let output = child.wait_with_output().unwrap();
         (output.status, String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.drop_schema();
     }
 }
 
