@@ -4,9 +4,8 @@
 
 use anyhow::{Context, anyhow};
 use auterity_config::Config;
-use auterity_types::records::PageRequest;
 use auterity_workflows::variables::VariableError;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::cli::VariableCommand;
 use crate::out;
@@ -29,18 +28,7 @@ async fn execute(
     let variables = &platform.state.variables;
     match command {
         VariableCommand::List => {
-            let mut all = Map::new();
-            let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
-            loop {
-                let batch = variables.list(org_id, page).await.map_err(describe)?;
-                let last = batch.last().map(|v| v.id);
-                let full = batch.len() == PageRequest::MAX_LIMIT as usize;
-                all.extend(batch.into_iter().map(|v| (v.name, v.value)));
-                match last {
-                    Some(after) if full => page.after = Some(after),
-                    _ => break,
-                }
-            }
+            let all = auterity_workflows::variables::env(&platform.state.store, org_id).await?;
             Ok(serde_json::to_string_pretty(&Value::Object(all))?)
         }
         VariableCommand::Set { name, value } => {

@@ -203,7 +203,8 @@ impl SecretService {
     }
 }
 
-fn audit(org: OrgId, actor: Option<UserId>, action: &str, name: &str) -> AuditEntry {
+/// The audit entry of a change to a named setting of an organization (a secret, a variable).
+pub(crate) fn audit(org: OrgId, actor: Option<UserId>, action: &str, name: &str) -> AuditEntry {
     AuditEntry {
         id: Uuid::now_v7(),
         org_id: Some(org),

@@ -6,13 +6,13 @@
 use auterity_store::{OrgScope, Store, StoreError};
 use auterity_types::error::FieldError;
 use auterity_types::outbound_records::VariableRecord;
-use auterity_types::records::{AuditEntry, Effects, PageRequest};
+use auterity_types::records::{Effects, PageRequest};
 use auterity_types::{ErrorCode, OrgId, UserId};
 use chrono::Utc;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::secrets::check_name;
+use crate::secrets::{audit, check_name};
 
 /// Largest variable value, as compact JSON.
 pub const MAX_VARIABLE_BYTES: usize = 64 * 1024;
@@ -119,22 +119,10 @@ pub async fn env(store: &Store, org: OrgId) -> Result<Map<String, Value>, StoreE
     Ok(store.outbound.all_variables(OrgScope(org)).await?.into_iter().map(|v| (v.name, v.value)).collect())
 }
 
-fn audit(org: OrgId, actor: Option<UserId>, action: &str, name: &str) -> AuditEntry {
-    AuditEntry {
-        id: Uuid::now_v7(),
-        org_id: Some(org),
-        actor_id: actor,
-        action: action.to_owned(),
-        target: Some(name.to_owned()),
-        ip: None,
-        details: json!({"name": name}),
-        created_at: Utc::now(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn values_are_bounded_as_compact_json() {

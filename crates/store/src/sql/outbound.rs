@@ -37,6 +37,27 @@ fn secret_from_row(row: &DbRow) -> Result<SecretRecord, StoreError> {
     })
 }
 
+impl SqlRepos {
+    /// Deletes an organization's named row by `sql` (`… WHERE org_id = $1 AND name = $2`) and
+    /// writes `effects`, in one transaction; false, with nothing written, when there was none.
+    async fn delete_named(
+        &self,
+        sql: &'static str,
+        scope: OrgScope,
+        name: &str,
+        effects: &Effects,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let result = sqlx::query(sql).bind(scope.org_id().0).bind(name).execute(&mut *tx).await?;
+        if result.rows_affected() != 1 {
+            return Ok(false);
+        }
+        write_effects(&mut tx, effects).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
 #[async_trait]
 impl OutboundRepo for SqlRepos {
     async fn create_secret(&self, scope: OrgScope, secret: &SecretRecord, effects: &Effects) -> Result<(), StoreError> {
@@ -126,18 +147,7 @@ impl OutboundRepo for SqlRepos {
     }
 
     async fn delete_secret(&self, scope: OrgScope, name: &str, effects: &Effects) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let result = sqlx::query("DELETE FROM workflow_secrets WHERE org_id = $1 AND name = $2")
-            .bind(scope.org_id().0)
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
-        if result.rows_affected() != 1 {
-            return Ok(false);
-        }
-        write_effects(&mut tx, effects).await?;
-        tx.commit().await?;
-        Ok(true)
+        self.delete_named("DELETE FROM workflow_secrets WHERE org_id = $1 AND name = $2", scope, name, effects).await
     }
 
     async fn get_egress_setting(&self, scope: OrgScope) -> Result<OrgEgressSetting, StoreError> {
@@ -250,17 +260,6 @@ impl OutboundRepo for SqlRepos {
     }
 
     async fn delete_variable(&self, scope: OrgScope, name: &str, effects: &Effects) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let result = sqlx::query("DELETE FROM workflow_variables WHERE org_id = $1 AND name = $2")
-            .bind(scope.org_id().0)
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
-        if result.rows_affected() != 1 {
-            return Ok(false);
-        }
-        write_effects(&mut tx, effects).await?;
-        tx.commit().await?;
-        Ok(true)
+        self.delete_named("DELETE FROM workflow_variables WHERE org_id = $1 AND name = $2", scope, name, effects).await
     }
 }

@@ -152,22 +152,7 @@ pub async fn secrets_are_write_only_encrypted_and_redacted(backend: Backend) {
     assert!(!done.to_string().contains(&new_value));
 
     // Another organization: sees none of it and cannot use it.
-    let (status, org_b) = server
-        .call("POST", "/api/auth/orgs", Some(&admin), Some(json!({"name": "Bravo Motors", "slug": "bravo"})))
-        .await;
-    assert_eq!(status, 201, "{org_b}");
-    let (status, body) = server
-        .call(
-            "POST",
-            "/api/auth/users",
-            Some(&admin),
-            Some(json!({"email": "b@example.test", "username": "borgadmin",
-            "password": user_password(), "roles": ["admin"], "systems": [{"system": "autmatrix", "level": "admin"}],
-            "org_id": org_b["id"]})),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let b = server.login("b@example.test", user_password()).await["access_token"].as_str().unwrap().to_owned();
+    let b = super::second_org_admin(&server, &admin).await;
     let (_, b_list) = server.call("GET", "/api/secrets", Some(&b), None).await;
     assert_eq!(b_list["items"], json!([]), "{b_list}");
     for (method, body) in [("GET", None), ("PUT", Some(json!({"value": "stolen"}))), ("DELETE", None)] {

@@ -53,22 +53,13 @@ impl Engine {
             return;
         }
         let mut context = context::build(run, steps, "");
-        let secrets = match self.run_secrets(definition, run).await {
-            Ok(secrets) => secrets,
-            Err(error) => {
-                // The finishing step's lease expires and it is claimed again.
-                tracing::warn!(%error, run_id = %run.id, "loading the run's secrets failed");
-                return;
-            }
-        };
+        let super::OutsideValues { secrets, env, failed } = self.outside_values(definition, run).await;
+        if failed.is_some() {
+            // Logged; the finishing step's lease expires and it is claimed again.
+            return;
+        }
         context.secrets = secrets.clone();
-        context.env = match self.run_env(definition, run).await {
-            Ok(env) => env,
-            Err(error) => {
-                tracing::warn!(%error, run_id = %run.id, "loading the organization's variables failed");
-                return;
-            }
-        };
+        context.env = env;
         let (status, output, error) = match &definition.output {
             Some(template) => match ValueTemplate::compile(template).and_then(|t| t.render(&context)) {
                 Ok(output) => (run_status::COMPLETED, Some(output), None),

@@ -96,6 +96,14 @@ const VERSION_CACHE_MAX: usize = 4096;
 /// What each definition version's expressions read from outside the run (`secrets`, `env`).
 type ReferenceCache = Mutex<HashMap<(uuid::Uuid, i32), Arc<crate::expr::References>>>;
 
+/// What a run's expressions read from outside the run, loaded for one step ([`Engine::outside_values`]).
+pub(super) struct OutsideValues {
+    pub secrets: std::collections::BTreeMap<String, secrecy::SecretString>,
+    pub env: serde_json::Map<String, serde_json::Value>,
+    /// How the step ends when either could not be loaded.
+    pub failed: Option<Outcome>,
+}
+
 pub struct Engine {
     store: Store,
     config: EngineConfig,
@@ -201,23 +209,52 @@ impl Engine {
         references
     }
 
-    /// The values of the secrets the run's definition reads, for one evaluation.
-    pub(super) async fn run_secrets(
-        &self,
-        definition: &WorkflowDefinition,
-        run: &RunRecord,
-    ) -> Result<std::collections::BTreeMap<String, secrecy::SecretString>, crate::secrets::SecretError> {
+    /// The secrets and variables the run's expressions read, loaded for one evaluation; with how
+    /// a step ends when either could not be loaded (`unavailable` when the store failed).
+    pub(super) async fn outside_values(&self, definition: &WorkflowDefinition, run: &RunRecord) -> OutsideValues {
+        use crate::definition::ErrorClass;
         let references = self.references(definition, run);
-        redact::load(self.config.secrets.as_deref(), run.org_id, &references.secrets).await
+        let mut failed = None;
+        let secrets = match redact::load(self.config.secrets.as_deref(), run.org_id, &references.secrets).await {
+            Ok(secrets) => secrets,
+            Err(error) => {
+                tracing::warn!(%error, run_id = %run.id, "loading the run's secrets failed");
+                let class = match error {
+                    crate::secrets::SecretError::Store(_) => ErrorClass::Unavailable,
+                    _ => ErrorClass::Internal,
+                };
+                failed = Some(Outcome::failed(class, format!("secrets: {error}")));
+                Default::default()
+            }
+        };
+        let env = match self.load_env(&references, run).await {
+            Ok(env) => env,
+            Err(error) => {
+                tracing::warn!(%error, run_id = %run.id, "loading the organization's variables failed");
+                failed.get_or_insert_with(|| Outcome::failed(ErrorClass::Unavailable, format!("env: {error}")));
+                Default::default()
+            }
+        };
+        OutsideValues { secrets, env, failed }
     }
 
-    /// The organization's variables when the run's definition reads `env` (else none, unread).
+    /// The organization's variables when the run's definition reads `env` (a `wait_event`
+    /// filter's context).
     pub(super) async fn run_env(
         &self,
         definition: &WorkflowDefinition,
         run: &RunRecord,
     ) -> Result<serde_json::Map<String, serde_json::Value>, StoreError> {
-        if !self.references(definition, run).variables.contains("env") {
+        self.load_env(&self.references(definition, run), run).await
+    }
+
+    /// The organization's variables when `references` read `env` (else none, unread).
+    async fn load_env(
+        &self,
+        references: &crate::expr::References,
+        run: &RunRecord,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, StoreError> {
+        if !references.variables.contains("env") {
             return Ok(serde_json::Map::new());
         }
         crate::variables::env(&self.store, run.org_id).await

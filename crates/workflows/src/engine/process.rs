@@ -187,9 +187,7 @@ impl Engine {
             return Vec::new();
         }
         let run = &view.run;
-        // What expressions read from outside the run, loaded for this step (`load_failed`: how it
-        // ends when that failed).
-        let (secrets, env, load_failed) = self.outside_values(&definition, run).await;
+        let super::OutsideValues { secrets, env, failed: load_failed } = self.outside_values(&definition, run).await;
         let (outcome, kind) = if step.step_key.ends_with(JOIN_SUFFIX) {
             (self.join_outcome(&definition, run, &view.steps, &step, &secrets, &env), "join")
         } else {
@@ -317,35 +315,5 @@ impl Engine {
             keys: due.into_iter().take(permits.len() + 1).collect(),
         });
         permits
-    }
-
-    /// The secrets and variables the run's expressions read, for one step; with the failure the
-    /// step ends with when either could not be loaded (`unavailable` when the store failed).
-    async fn outside_values(
-        &self,
-        definition: &crate::definition::WorkflowDefinition,
-        run: &RunRecord,
-    ) -> (
-        std::collections::BTreeMap<String, secrecy::SecretString>,
-        serde_json::Map<String, serde_json::Value>,
-        Option<Outcome>,
-    ) {
-        use crate::definition::ErrorClass;
-        let mut failed = None;
-        let secrets = self.run_secrets(definition, run).await.unwrap_or_else(|error| {
-            tracing::warn!(%error, run_id = %run.id, "loading the run's secrets failed");
-            let class = match error {
-                crate::secrets::SecretError::Store(_) => ErrorClass::Unavailable,
-                _ => ErrorClass::Internal,
-            };
-            failed = Some(Outcome::failed(class, format!("secrets: {error}")));
-            Default::default()
-        });
-        let env = self.run_env(definition, run).await.unwrap_or_else(|error| {
-            tracing::warn!(%error, run_id = %run.id, "loading the organization's variables failed");
-            failed.get_or_insert_with(|| Outcome::failed(ErrorClass::Unavailable, format!("env: {error}")));
-            Default::default()
-        });
-        (secrets, env, failed)
     }
 }
