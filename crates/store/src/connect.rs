@@ -215,7 +215,13 @@ async fn connect_sqlite(url: &str, max_connections: u32) -> Result<Store, StoreE
 }
 
 async fn connect_postgres(url: &str, max_connections: u32, schema: Option<&str>) -> Result<Store, StoreError> {
-    let options = PgConnectOptions::from_str(url).map_err(|err| StoreError::InvalidUrl(err.to_string()))?;
+    // Every statement is planned once per connection (its generic plan), not anew for each of
+    // its first five executions on every connection (PostgreSQL's plan cache default): the
+    // engine's statements are fixed texts over arrays, whose custom plans cost 0.5–2.8 ms each to
+    // plan here and are no better (`docs/benchmarks.md`, AutoMatrix engine).
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|err| StoreError::InvalidUrl(err.to_string()))?
+        .options([("plan_cache_mode", "force_generic_plan")]);
     // A connection is pinged before use only when it sat idle for a while (a server restart or
     // an idle-killing proxy leaves dead ones behind), not at every checkout: the ping is a round
     // trip (0.06 ms median on loopback here) in front of every query.

@@ -227,4 +227,18 @@ mod backends {
             assert!(store.workflows.list_workflows(scope, false, page).await.unwrap().is_empty());
         }
     }
+
+    /// Pooled PostgreSQL connections plan each statement once (its generic plan) rather than
+    /// anew for each of its first five executions (`connect.rs`).
+    #[tokio::test]
+    async fn postgres_connections_plan_statements_once() {
+        let store = fresh_postgres().await;
+        let pool = store.pg_pool().unwrap().clone();
+        for _ in 0..2 {
+            let mut conn = pool.acquire().await.unwrap();
+            let mode: String =
+                sqlx::query_scalar("SELECT current_setting('plan_cache_mode')").fetch_one(&mut *conn).await.unwrap();
+            assert_eq!(mode, "force_generic_plan");
+        }
+    }
 }

@@ -185,10 +185,11 @@ async fn apply_set_based(
     apply_staged(conn, transitions, &whole, outcome).await
 }
 
-/// Whether every transition of a batch takes the plain set-based path (`split_batch` chose them
-/// all, and none touches its run as a whole).
+/// Whether a whole batch fits PostgreSQL's one-statement `apply_plain`: `split_batch` chose every
+/// transition, and none has a finishing step (inserted only when no other step of its run is
+/// open, which a statement that waited for the run's lock could not see).
 fn all_plain(transitions: &[Transition], chosen: &[usize], others: &[usize]) -> bool {
-    others.is_empty() && chosen.iter().all(|&i| !touches_run(&transitions[i]))
+    others.is_empty() && chosen.iter().all(|&i| transitions[i].finish_step.is_none())
 }
 
 /// The set-based path one statement at a time: runs, guards, step sets, join arrivals, run
