@@ -253,6 +253,47 @@ macro_rules! __store_conformance_workflow_fast_paths {
             }
 
             #[::tokio::test]
+            async fn run_changes_of_one_batch_apply_only_under_their_run_status() {
+                let f = fixture().await;
+                let store = &f.store;
+                let t = now() + Duration::seconds(1);
+                let lease = t + Duration::seconds(30);
+                let (first, _) = f.start(0, run_status::RUNNING, &[("x", "ready"), ("y", "ready")]).await;
+                let (second, _) = f.start(0, run_status::RUNNING, &[("z", "ready")]).await;
+                let claimed = store.workflows.claim_steps("w1", t, lease, 10).await.unwrap();
+                assert_eq!(claimed.len(), 3);
+                let held = |key: &str| claimed.iter().find(|c| c.step_key == key).unwrap();
+                let end = |run: &RunRecord, key: &str, status: &str, event: &str| Transition {
+                    guard: Some(guard(held(key))),
+                    step_changes: vec![complete(key, json!(key), t)],
+                    run_change: Some(RunChange {
+                        status: status.to_owned(),
+                        output: None,
+                        error: None,
+                        started_at: None,
+                        completed_at: Some(t),
+                    }),
+                    events: vec![SystemEvent::new(event, "autmatrix", Some(run.org_id), json!({}))],
+                    run_status_in: vec![run_status::RUNNING.to_owned(), run_status::WAITING.to_owned()],
+                    ..transition(run, t)
+                };
+                let cancel = end(&first, "x", run_status::CANCELLED, "workflow.run.cancelled");
+                assert_eq!(store.workflows.commit_transitions(&[cancel]).await.unwrap(), vec![true]);
+                // `y`'s guard still holds, but its run is no longer running: it alone does not apply.
+                let late = end(&first, "y", run_status::COMPLETED, "workflow.run.completed");
+                let other = end(&second, "z", run_status::COMPLETED, "workflow.run.completed");
+                assert_eq!(store.workflows.commit_transitions(&[late, other]).await.unwrap(), vec![false, true]);
+                assert_eq!(f.step(&first, "y").await.status, "running", "nothing of it written");
+                let first_now = store.workflows.get_run(f.scope, first.id).await.unwrap().unwrap();
+                assert_eq!(first_now.status, "cancelled");
+                let second_now = store.workflows.get_run(f.scope, second.id).await.unwrap().unwrap();
+                assert_eq!((second_now.status.as_str(), second_now.completed_at), ("completed", Some(t)));
+                assert_eq!(f.step(&second, "z").await.status, "completed");
+                let events: Vec<String> = f.outbox().await.into_iter().map(|e| e.event_type).collect();
+                assert_eq!(events, ["workflow.run.cancelled", "workflow.run.completed"]);
+            }
+
+            #[::tokio::test]
             async fn run_starts_of_one_batch_answer_each_on_its_own() {
                 let f = fixture().await;
                 let store = &f.store;
