@@ -215,13 +215,7 @@ async fn connect_sqlite(url: &str, max_connections: u32) -> Result<Store, StoreE
 }
 
 async fn connect_postgres(url: &str, max_connections: u32, schema: Option<&str>) -> Result<Store, StoreError> {
-    // Every statement is planned once per connection (its generic plan), not anew for each of
-    // its first five executions on every connection (PostgreSQL's plan cache default): the
-    // engine's statements are fixed texts over arrays, whose custom plans cost 0.5–2.8 ms each to
-    // plan here and are no better (`docs/benchmarks.md`, AutoMatrix engine).
-    let options = PgConnectOptions::from_str(url)
-        .map_err(|err| StoreError::InvalidUrl(err.to_string()))?
-        .options([("plan_cache_mode", "force_generic_plan")]);
+    let options = PgConnectOptions::from_str(url).map_err(|err| StoreError::InvalidUrl(err.to_string()))?;
     // A connection is pinged before use only when it sat idle for a while (a server restart or
     // an idle-killing proxy leaves dead ones behind), not at every checkout: the ping is a round
     // trip (0.06 ms median on loopback here) in front of every query.
@@ -237,18 +231,31 @@ async fn connect_postgres(url: &str, max_connections: u32, schema: Option<&str>)
                 Ok(true)
             })
         });
-    if let Some(schema) = schema {
-        let quoted = quote_schema(schema)?;
-        create_schema(&options, &quoted).await?;
-        pool_options = pool_options.after_connect(move |conn, _meta| {
-            let quoted = quoted.clone();
-            Box::pin(async move {
+    let quoted = match schema {
+        Some(schema) => {
+            let quoted = quote_schema(schema)?;
+            create_schema(&options, &quoted).await?;
+            Some(quoted)
+        }
+        None => None,
+    };
+    pool_options = pool_options.after_connect(move |conn, _meta| {
+        let quoted = quoted.clone();
+        Box::pin(async move {
+            // Every statement is planned once per connection (its generic plan), not anew for
+            // each of its first five executions on every connection (PostgreSQL's plan cache
+            // default): the engine's statements are fixed texts over arrays, whose custom plans
+            // cost 0.5–2.8 ms each to plan here and are no better (`docs/benchmarks.md`,
+            // AutoMatrix engine). A SET after connecting, not a startup option, which poolers
+            // such as PgBouncer refuse.
+            sqlx::Executor::execute(&mut *conn, "SET plan_cache_mode = force_generic_plan").await?;
+            if let Some(quoted) = quoted {
                 // A bound value, not interpolated SQL: `set_config` takes the path as a string.
                 sqlx::query("SELECT set_config('search_path', $1, false)").bind(quoted).execute(conn).await?;
-                Ok(())
-            })
-        });
-    }
+            }
+            Ok(())
+        })
+    });
     let pool = pool_options.connect_with(options).await.map_err(unavailable)?;
     let repos = Arc::new(sql::postgres::SqlRepos::new(pool.clone(), pool.clone()));
     Ok(Store {
