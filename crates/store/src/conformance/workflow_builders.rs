@@ -3,8 +3,8 @@
 
 use auterity_types::records::User;
 use auterity_types::workflow_records::{
-    AttemptRecord, LeaseGuard, RunRecord, StepChange, StepRecord, Transition, WorkflowRecord, WorkflowVersion,
-    run_status, step_status,
+    AttemptRecord, LeaseGuard, RunChange, RunRecord, StepChange, StepRecord, Transition, WorkflowRecord,
+    WorkflowVersion, run_status, step_status,
 };
 use auterity_types::{OrgId, UserId};
 use chrono::{DateTime, Utc};
@@ -115,6 +115,11 @@ pub fn guard(claimed: &StepRecord) -> LeaseGuard {
         owner: claimed.lease_owner.clone().unwrap_or_default(),
         attempt: claimed.attempt,
     }
+}
+
+/// The run's new `status`, ended at `at` (no output, no error).
+pub fn end_run(status: &str, at: DateTime<Utc>) -> RunChange {
+    RunChange { status: status.to_owned(), output: None, error: None, started_at: None, completed_at: Some(at) }
 }
 
 /// Completes a step with `output` at `at`.

@@ -231,11 +231,8 @@ macro_rules! __store_conformance_workflow_fast_paths {
                     guard: Some(guard(&finishing[0])),
                     step_changes: vec![complete("#finish", json!(null), attempt_at)],
                     run_change: Some(RunChange {
-                        status: run_status::COMPLETED.to_owned(),
                         output: Some(json!({"ok": true})),
-                        error: None,
-                        started_at: None,
-                        completed_at: Some(attempt_at),
+                        ..end_run(run_status::COMPLETED, attempt_at)
                     }),
                     events: vec![SystemEvent::new("workflow.run.completed", "autmatrix", Some(done.org_id), json!({}))],
                     run_status_in: vec![run_status::RUNNING.to_owned()],
@@ -266,13 +263,7 @@ macro_rules! __store_conformance_workflow_fast_paths {
                 let end = |run: &RunRecord, key: &str, status: &str, event: &str| Transition {
                     guard: Some(guard(held(key))),
                     step_changes: vec![complete(key, json!(key), t)],
-                    run_change: Some(RunChange {
-                        status: status.to_owned(),
-                        output: None,
-                        error: None,
-                        started_at: None,
-                        completed_at: Some(t),
-                    }),
+                    run_change: Some(end_run(status, t)),
                     events: vec![SystemEvent::new(event, "autmatrix", Some(run.org_id), json!({}))],
                     run_status_in: vec![run_status::RUNNING.to_owned(), run_status::WAITING.to_owned()],
                     ..transition(run, t)

@@ -9,7 +9,8 @@
 //! savepoints). Where they must differ, the code branches on `DIALECT`; the bulk statements of
 //! group commits, which differ throughout (multi-row `VALUES` lists on SQLite, array parameters
 //! on PostgreSQL, whose statements then keep one text and one cached plan), are each dialect's own
-//! file, `bulk_sqlite.rs` and `bulk_postgres.rs`, with the same functions. Included files cannot
+//! file, `bulk_sqlite.rs` and `bulk_postgres.rs` (its one-statement transitions in
+//! `transitions_postgres.rs`), with the same functions. Included files cannot
 //! carry `//!` docs or `use` lines of their own; imports live in [`prelude`].
 
 use auterity_types::records::PageRequest;
@@ -100,6 +101,7 @@ pub(crate) mod postgres {
     include!("providers.rs");
     include!("workflows.rs");
     include!("bulk_postgres.rs");
+    include!("transitions_postgres.rs");
     include!("workflow_queue.rs");
     include!("workflow_batch.rs");
     include!("run_starts.rs");
