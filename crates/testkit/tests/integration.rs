@@ -48,6 +48,7 @@ on_both_backends!(
     run_control::live_updates_over_sse_and_websocket,
     run_control::coordinator_aliases_and_metrics,
     run_control::a_run_left_after_its_last_step_is_completed_after_restart,
+    run_control::a_run_starts_with_its_entry_step_claimed,
     run_control::retry_restores_a_parallel_join,
     steps::approval_approve_reject_timeout_and_restart,
     steps::wait_event_matched_from_api_and_bus_and_timed_out,

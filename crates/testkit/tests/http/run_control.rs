@@ -555,6 +555,45 @@ pub async fn a_run_left_after_its_last_step_is_completed_after_restart(backend: 
     server.finish().await;
 }
 
+/// A worker process writes a run's entry step claimed with the start itself (`running`, attempt
+/// 1, leased) and runs it from there: when the start answers, the step is already running, and it
+/// runs once. (A process without the worker role leaves entry steps ready for the workers:
+/// `a_run_left_after_its_last_step_is_completed_after_restart` claims one.)
+pub async fn a_run_starts_with_its_entry_step_claimed(backend: Backend) {
+    use auterity_store::OrgScope;
+
+    let (target, base) = Target::start().await;
+    let server = TestServer::start(backend).await;
+    let token = server.admin_token().await;
+    let id = create(
+        &server,
+        &token,
+        json!({
+            "name": "slow-first",
+            "steps": [
+                {"id": "call", "kind": "http", "method": "POST", "url": format!("{base}/slow"), "next": "after"},
+                {"id": "after", "kind": "transform", "output": "${steps.call.output.status}"}
+            ],
+            "output": "${steps.after.output}"
+        }),
+    )
+    .await;
+    let run_id = start(&server, &token, &id, json!({})).await;
+    let run_uuid = uuid::Uuid::parse_str(&run_id).unwrap();
+    let steps = server.state.store.workflows.list_steps(OrgScope(server.state.default_org), run_uuid).await.unwrap();
+    let call = steps.iter().find(|s| s.step_key == "call").unwrap();
+    assert_eq!(call.status, "running", "{call:?}");
+    assert_eq!(call.attempt, 1);
+    assert!(call.lease_owner.is_some() && call.lease_expires_at > Some(chrono::Utc::now()), "{call:?}");
+
+    let done = finished(&server, &token, &run_id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["output"], 200);
+    assert_eq!(step(&done, "call").unwrap()["attempt"], 1);
+    assert_eq!(target.calls_to("/slow").len(), 1);
+    server.finish().await;
+}
+
 /// Two worker processes on one PostgreSQL database: every run completes exactly once.
 pub async fn two_workers_on_postgres_complete_each_run_once() {
     let first = TestServer::start(Backend::Postgres).await;

@@ -121,6 +121,9 @@ pub struct Engine {
     permits: Arc<Semaphore>,
     /// Set once the worker loop stopped: steps in flight then claim no successors.
     stopping: std::sync::atomic::AtomicBool,
+    /// Set when the worker loop starts: only then does a run start take its entry steps
+    /// (`claim_at_start`); a process without the worker role leaves them to the workers.
+    working: std::sync::atomic::AtomicBool,
     /// The earliest timer this process scheduled since the loop last read the queue's (a retry's
     /// backoff, a `delay`), so that the loop's cached view never oversleeps it.
     scheduled_due: Mutex<Option<chrono::DateTime<Utc>>>,
@@ -142,6 +145,7 @@ impl Engine {
             references: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
             stopping: std::sync::atomic::AtomicBool::new(false),
+            working: std::sync::atomic::AtomicBool::new(false),
             scheduled_due: Mutex::new(None),
         })
     }
@@ -306,6 +310,7 @@ impl Engine {
     /// Runs the worker loop and the lease heartbeat until `shutdown` flips.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let permits = self.permits.clone();
+        self.working.store(true, std::sync::atomic::Ordering::SeqCst);
         let heartbeat = tokio::spawn(self.clone().heartbeat_loop(shutdown.clone()));
         let gauges = tokio::spawn(self.clone().gauge_loop(shutdown.clone()));
         let mut last_sweep = Instant::now() - Duration::from_secs(1);

@@ -298,11 +298,16 @@ impl WorkflowService {
         Ok((run, steps, Effects::none().event(event)))
     }
 
-    /// Writes a prepared run (group-committed with concurrent starts); counts it and wakes the
-    /// engine. `Ok(false)` when its receipt exists or its cron tick was taken: nothing written.
-    pub(crate) async fn write_run(&self, run: NewRun) -> Result<bool, StoreError> {
+    /// Writes a prepared run (group-committed with concurrent starts), its entry steps claimed
+    /// by this process when it has room; counts it, runs those steps and wakes the engine.
+    /// `Ok(false)` when its receipt exists or its cron tick was taken: nothing written.
+    pub(crate) async fn write_run(&self, mut run: NewRun) -> Result<bool, StoreError> {
+        let claims = self.engine.claim_at_start(&mut run);
         let written = self.engine.starts().write(run).await?;
         if written {
+            if let Some(claims) = claims {
+                self.engine.run_claimed(claims);
+            }
             self.run_created();
         }
         Ok(written)

@@ -1,11 +1,18 @@
 //! Group commit of run starts: manual starts, re-runs and triggered runs (webhook, event, cron)
 //! queue here and are written with the others of their batch in one
-//! transaction (`WorkflowRepo::create_runs`); each answers on its own.
+//! transaction (`WorkflowRepo::create_runs`); each answers on its own. A worker process takes a
+//! start's entry steps in that same transaction and runs them once it committed, as a step's
+//! commit claims its successors: no claim query, no read of the run.
 
 use auterity_store::{Store, StoreError};
-use auterity_types::workflow_records::NewRun;
+use auterity_types::workflow_records::{NewRun, RunRecord, StepRecord, run_status, step_status};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tokio::sync::OwnedSemaphorePermit;
 
+use super::Engine;
 use super::group::GroupQueue;
+use super::process::RunView;
 
 const MAX_BATCH: usize = 256;
 
@@ -33,5 +40,57 @@ impl RunStarts {
     /// exists or its cron tick was taken (nothing written).
     pub async fn write(&self, run: NewRun) -> Result<bool, StoreError> {
         self.queue.submit(run).await?
+    }
+}
+
+/// The entry steps of a start that this process took (`Engine::claim_at_start`), with what they
+/// know of their run; run by `Engine::run_claimed` once the start is written, dropped (their
+/// permits freed) when it is not.
+pub(crate) struct StartClaims {
+    run: RunRecord,
+    steps: Vec<StepRecord>,
+    permits: Vec<OwnedSemaphorePermit>,
+}
+
+impl Engine {
+    /// Takes `start`'s entry steps that are due now, as a claim does (`running`, one attempt more,
+    /// leased to this worker, started now), so that they are written claimed with the start; as
+    /// many as this process has permits free, and only while its worker loop runs and the run
+    /// starts `running` (a flow-limited run waits `pending` for admission). `None` when it took none.
+    pub(crate) fn claim_at_start(&self, start: &mut NewRun) -> Option<StartClaims> {
+        if !self.working.load(Ordering::SeqCst)
+            || self.stopping.load(Ordering::SeqCst)
+            || start.run.status != run_status::RUNNING
+        {
+            return None;
+        }
+        let now = chrono::Utc::now();
+        let lease_until = now + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
+        let mut permits = Vec::new();
+        for step in &mut start.steps {
+            if step.status != step_status::READY || step.ready_at.is_none_or(|at| at > now) {
+                continue;
+            }
+            let Ok(permit) = self.permits.clone().try_acquire_owned() else { break };
+            step.status = step_status::RUNNING.to_owned();
+            step.attempt += 1;
+            step.lease_owner = Some(self.config.owner.clone());
+            step.lease_expires_at = Some(lease_until);
+            step.started_at = Some(now);
+            step.updated_at = now;
+            permits.push(permit);
+        }
+        (!permits.is_empty()).then(|| StartClaims { run: start.run.clone(), steps: start.steps.clone(), permits })
+    }
+
+    /// Runs the steps `claims` took, now that their start is written.
+    pub(crate) fn run_claimed(self: &Arc<Self>, claims: StartClaims) {
+        let StartClaims { run, steps, permits } = claims;
+        // Not `whole`: a failure or a join reads the run again, as after any claim.
+        let view = RunView { run, steps: steps.clone(), whole: false };
+        let owned = steps.into_iter().filter(|s| s.lease_owner.as_deref() == Some(self.config.owner.as_str()));
+        for (step, permit) in owned.zip(permits) {
+            self.clone().spawn_step(step, Some(view.clone()), permit);
+        }
     }
 }
