@@ -117,6 +117,27 @@ pub struct StepRecord {
     pub updated_at: DateTime<Utc>,
 }
 
+impl StepRecord {
+    /// Whether a claim at `at` may take this step: `ready` and due.
+    pub fn is_due(&self, at: DateTime<Utc>) -> bool {
+        self.status == step_status::READY && self.ready_at.is_some_and(|ready| ready <= at)
+    }
+
+    /// The step as a claim at `at` leaves it: `running` under `owner` until `lease_until`,
+    /// started at `at`, one attempt more.
+    pub fn claimed(self, owner: &str, lease_until: DateTime<Utc>, at: DateTime<Utc>) -> StepRecord {
+        StepRecord {
+            status: step_status::RUNNING.to_owned(),
+            attempt: self.attempt + 1,
+            lease_owner: Some(owner.to_owned()),
+            lease_expires_at: Some(lease_until),
+            started_at: Some(at),
+            updated_at: at,
+            ..self
+        }
+    }
+}
+
 /// One execution attempt of a step, kept for history.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AttemptRecord {

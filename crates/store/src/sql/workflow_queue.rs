@@ -196,15 +196,7 @@ fn split_claimed(t: &Transition, run_status_after: &str) -> (Vec<StepRecord>, Ve
     let (mut claimed, mut rest) = (Vec::new(), Vec::new());
     for step in &t.new_steps {
         if let Some(claim) = claim_of(t, step) {
-            claimed.push(StepRecord {
-                status: "running".to_owned(),
-                attempt: step.attempt + 1,
-                lease_owner: Some(claim.owner.clone()),
-                lease_expires_at: Some(claim.lease_until),
-                started_at: Some(t.at),
-                updated_at: t.at,
-                ..step.clone()
-            });
+            claimed.push(step.clone().claimed(&claim.owner, claim.lease_until, t.at));
         } else {
             rest.push(step.clone());
         }
@@ -215,8 +207,7 @@ fn split_claimed(t: &Transition, run_status_after: &str) -> (Vec<StepRecord>, Ve
 /// The claim `t` makes on its new step `step`: named in its `claim_after`, `ready` and due at `t.at`
 /// (it holds while the run is `running` or `waiting` after `t`).
 fn claim_of<'t>(t: &'t Transition, step: &StepRecord) -> Option<&'t ClaimAfter> {
-    let due = step.status == "ready" && step.ready_at.is_some_and(|ready| ready <= t.at);
-    t.claim_after.as_ref().filter(|claim| due && claim.keys.contains(&step.step_key))
+    t.claim_after.as_ref().filter(|claim| step.is_due(t.at) && claim.keys.contains(&step.step_key))
 }
 
 /// Writes one transition inside the caller's savepoint; `Ok(None)` when it must not apply (run

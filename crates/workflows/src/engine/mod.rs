@@ -150,6 +150,11 @@ impl Engine {
         })
     }
 
+    /// When a claim this process makes at `at` expires without a heartbeat.
+    fn lease_until(&self, at: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
+        at + chrono::Duration::from_std(self.config.lease).unwrap_or_default()
+    }
+
     /// Wakes the worker loop (new run, signal).
     pub fn notify(&self) {
         self.wake.notify_one();
@@ -326,7 +331,7 @@ impl Engine {
             let mut claimed = Vec::new();
             if free > 0 {
                 let now = Utc::now();
-                let lease_until = now + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
+                let lease_until = self.lease_until(now);
                 match self.store.workflows.claim_steps(&self.config.owner, now, lease_until, free.min(256) as u32).await
                 {
                     Ok(steps) => claimed = steps,

@@ -292,12 +292,8 @@ impl Engine {
         if self.stopping.load(std::sync::atomic::Ordering::SeqCst) {
             return Vec::new();
         }
-        let due: Vec<String> = transition
-            .new_steps
-            .iter()
-            .filter(|s| s.status == step_status::READY && s.ready_at.is_some_and(|at| at <= transition.at))
-            .map(|s| s.step_key.clone())
-            .collect();
+        let due: Vec<String> =
+            transition.new_steps.iter().filter(|s| s.is_due(transition.at)).map(|s| s.step_key.clone()).collect();
         if due.is_empty() {
             return Vec::new();
         }
@@ -308,10 +304,9 @@ impl Engine {
                 Err(_) => break,
             }
         }
-        let lease_until = transition.at + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
         transition.claim_after = Some(ClaimAfter {
             owner: self.config.owner.clone(),
-            lease_until,
+            lease_until: self.lease_until(transition.at),
             keys: due.into_iter().take(permits.len() + 1).collect(),
         });
         permits

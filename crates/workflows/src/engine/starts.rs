@@ -5,7 +5,7 @@
 //! commit claims its successors: no claim query, no read of the run.
 
 use auterity_store::{Store, StoreError};
-use auterity_types::workflow_records::{NewRun, RunRecord, StepRecord, run_status, step_status};
+use auterity_types::workflow_records::{NewRun, run_status};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tokio::sync::OwnedSemaphorePermit;
@@ -43,12 +43,11 @@ impl RunStarts {
     }
 }
 
-/// The entry steps of a start that this process took (`Engine::claim_at_start`), with what they
-/// know of their run; run by `Engine::run_claimed` once the start is written, dropped (their
-/// permits freed) when it is not.
+/// The entry steps of a start that this process took (`Engine::claim_at_start`), in the view of
+/// the run they start from; run by `Engine::run_claimed` once the start is written, dropped
+/// (their permits freed) when it is not.
 pub(crate) struct StartClaims {
-    run: RunRecord,
-    steps: Vec<StepRecord>,
+    view: RunView,
     permits: Vec<OwnedSemaphorePermit>,
 }
 
@@ -65,31 +64,30 @@ impl Engine {
             return None;
         }
         let now = chrono::Utc::now();
-        let lease_until = now + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
+        let lease_until = self.lease_until(now);
         let mut permits = Vec::new();
         for step in &mut start.steps {
-            if step.status != step_status::READY || step.ready_at.is_none_or(|at| at > now) {
+            if !step.is_due(now) {
                 continue;
             }
             let Ok(permit) = self.permits.clone().try_acquire_owned() else { break };
-            step.status = step_status::RUNNING.to_owned();
-            step.attempt += 1;
-            step.lease_owner = Some(self.config.owner.clone());
-            step.lease_expires_at = Some(lease_until);
-            step.started_at = Some(now);
-            step.updated_at = now;
+            *step = step.clone().claimed(&self.config.owner, lease_until, now);
             permits.push(permit);
         }
-        (!permits.is_empty()).then(|| StartClaims { run: start.run.clone(), steps: start.steps.clone(), permits })
+        if permits.is_empty() {
+            return None;
+        }
+        // Not `whole`: a failure or a join reads the run again, as after any claim.
+        let view = RunView { run: start.run.clone(), steps: start.steps.clone(), whole: false };
+        Some(StartClaims { view, permits })
     }
 
     /// Runs the steps `claims` took, now that their start is written.
     pub(crate) fn run_claimed(self: &Arc<Self>, claims: StartClaims) {
-        let StartClaims { run, steps, permits } = claims;
-        // Not `whole`: a failure or a join reads the run again, as after any claim.
-        let view = RunView { run, steps: steps.clone(), whole: false };
-        let owned = steps.into_iter().filter(|s| s.lease_owner.as_deref() == Some(self.config.owner.as_str()));
-        for (step, permit) in owned.zip(permits) {
+        let StartClaims { view, permits } = claims;
+        let owner = Some(self.config.owner.as_str());
+        let claimed = view.steps.iter().filter(|s| s.lease_owner.as_deref() == owner).cloned().collect::<Vec<_>>();
+        for (step, permit) in claimed.into_iter().zip(permits) {
             self.clone().spawn_step(step, Some(view.clone()), permit);
         }
     }
